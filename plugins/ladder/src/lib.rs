@@ -35,6 +35,11 @@ const FINAL_NOTICE_PERIOD_DAYS: i64 = 14;
 /// Local hour at which the ladder asks to be reviewed on a step's day.
 const REVIEW_HOUR: u8 = 9;
 
+/// The furthest ahead the ladder asks to be reviewed; the host refuses plans
+/// that schedule anything much further (an invoice due in two years is
+/// simply looked at again in a year).
+const MAX_REVIEW_DAYS: i64 = 365;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Step {
     Remind(Tone),
@@ -105,11 +110,10 @@ pub fn plan(case: &Case) -> Plan {
         }
         match step_for(invoice.days_overdue) {
             None => {}
+            Some(Step::Remind(tone)) if case.was_contacted(&invoice.id, tone) => {}
             Some(Step::Remind(tone)) => {
-                if !case.was_contacted(&invoice.id, tone) {
-                    add_reminders(&mut reminders, tone, invoice, case);
-                    steps_taken.push(format!("{} {}", invoice.number, tone.label()));
-                }
+                add_reminders(&mut reminders, tone, invoice, case);
+                steps_taken.push(format!("{} {}", invoice.number, tone.label()));
             }
             Some(Step::Escalate) => {
                 if case.was_contacted(&invoice.id, Tone::Final) {
@@ -136,6 +140,9 @@ pub fn plan(case: &Case) -> Plan {
             escalate,
             "No payment 45 days after the due date and after a final notice.",
         ));
+    }
+    if let Some(at) = plan.review_at {
+        plan.review_at = Some(at.min(case.now + MAX_REVIEW_DAYS * dun_strategy::DAY));
     }
     plan.note = if steps_taken.is_empty() {
         "nothing due on the ladder".into()

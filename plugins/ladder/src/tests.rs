@@ -189,3 +189,11 @@ fn nothing_open_means_nothing_to_do() {
     assert!(plan.actions.is_empty());
     assert_eq!(plan.review_at, None);
 }
+
+#[test]
+fn review_is_never_more_than_a_year_ahead() {
+    let case = CaseBuilder::new(TODAY).invoice("a", 100_00, -800).build();
+    let plan = plan(&case);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.review_at, Some(case.now + 365 * dun_strategy::DAY));
+}
