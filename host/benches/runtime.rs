@@ -1,0 +1,250 @@
+//! Decisions per second with a fresh instance per evaluation.
+//!
+//! `cargo bench --bench runtime` prints, for the built-in `ladder` strategy
+//! on a realistic case (5 invoices at different rungs, 10 past contacts):
+//! - decisions/s on one thread and on every core, each decision a fresh
+//!   instance, end to end as the engine does it (case conversion,
+//!   instantiation, call, plan conversion and validation);
+//! - per-decision p50 and p99 latency;
+//! - the same policy compiled natively, and the Wasm/native ratio.
+//!
+//! Figures are measured in one run and printed as rates and ratios; this is
+//! not a test and asserts nothing about speed.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dun::case::{
+    Case, Channel, Contact, ContactOutcome, Debtor, History, Invoice, InvoiceStatus, Terms, Tone,
+};
+use dun::runtime::{Limits, Plugin, Runtime, RuntimeConfig};
+
+const TODAY: (i32, u32, u32) = (2026, 5, 20);
+/// (days overdue, amount) of the five invoices: one per rung and one not yet due.
+const INVOICES: [(i32, i64); 5] = [
+    (-3, 120_00),
+    (2, 480_00),
+    (9, 75_50),
+    (23, 1_200_00),
+    (50, 310_00),
+];
+/// (days ago, channel, tone, invoice index) of the ten past contacts.
+const CONTACTS: [(i64, Channel, Tone, usize); 10] = [
+    (1, Channel::Email, Tone::Gentle, 1),
+    (2, Channel::Email, Tone::Firm, 2),
+    (2, Channel::Sms, Tone::Firm, 2),
+    (8, Channel::Email, Tone::Gentle, 2),
+    (3, Channel::Letter, Tone::Final, 3),
+    (16, Channel::Email, Tone::Firm, 3),
+    (22, Channel::Email, Tone::Gentle, 3),
+    (20, Channel::Letter, Tone::Final, 4),
+    (35, Channel::Email, Tone::Firm, 4),
+    (48, Channel::Email, Tone::Gentle, 4),
+];
+
+fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).expect("valid date")
+}
+
+fn host_case() -> Case {
+    let now = today().and_hms_opt(8, 0, 0).expect("valid time").and_utc();
+    let invoices = INVOICES
+        .iter()
+        .enumerate()
+        .map(|(i, &(overdue, amount))| {
+            let due_on = today() - chrono::Duration::days(overdue.into());
+            Invoice {
+                id: format!("inv-{i}"),
+                number: format!("INV-2026-{i:04}"),
+                currency: "EUR".into(),
+                amount,
+                open_amount: amount,
+                fees_charged: 0,
+                issued_on: due_on - chrono::Duration::days(30),
+                due_on,
+                status: InvoiceStatus::Open,
+                promised_on: None,
+                terms: Terms {
+                    late_fee: 40_00,
+                    interest_bp_per_year: 800,
+                    grace_days: 0,
+                },
+            }
+        })
+        .collect();
+    let contacts = CONTACTS
+        .iter()
+        .map(|&(days_ago, channel, tone, invoice)| Contact {
+            at: now - chrono::Duration::days(days_ago),
+            channel,
+            tone,
+            invoice_ids: vec![format!("inv-{invoice}")],
+            template: None,
+            outcome: ContactOutcome::Sent,
+        })
+        .collect();
+    let mut history = History {
+        invoices_paid: 12,
+        paid_on_time: 9,
+        average_days_late: 3.5,
+        ..History::default()
+    };
+    history.payments_by_hour[10] = 4;
+    history.payments_by_hour[14] = 6;
+    Case {
+        now,
+        debtor: Debtor {
+            id: "cust-0042".into(),
+            name: "Bäckerei Krume GmbH".into(),
+            segment: "default".into(),
+            tags: vec!["smb".into()],
+            time_zone: "Europe/Berlin".into(),
+            language: "de".into(),
+            channels: vec![Channel::Email, Channel::Sms, Channel::Letter],
+            history,
+        },
+        invoices,
+        contacts,
+        config: serde_json::json!({}),
+    }
+}
+
+/// The same case in the SDK's types, for the native run.
+fn native_case() -> dun_strategy::Case {
+    use dun_strategy::{Channel as C, Tone as T, testing::CaseBuilder};
+    let date = dun_strategy::Date::new(TODAY.0, TODAY.1 as u8, TODAY.2 as u8);
+    let mut builder = CaseBuilder::new(date)
+        .zone("Europe/Berlin")
+        .channels(&[C::Email, C::Sms, C::Letter])
+        .now(date.midnight_utc() + 8 * dun_strategy::HOUR);
+    for (i, &(overdue, amount)) in INVOICES.iter().enumerate() {
+        builder = builder.invoice(&format!("inv-{i}"), amount, overdue);
+    }
+    for &(days_ago, channel, tone, invoice) in &CONTACTS {
+        let channel = match channel {
+            Channel::Email => C::Email,
+            Channel::Sms => C::Sms,
+            Channel::Call => C::Call,
+            Channel::Letter => C::Letter,
+        };
+        let tone = match tone {
+            Tone::Courtesy => T::Courtesy,
+            Tone::Gentle => T::Gentle,
+            Tone::Firm => T::Firm,
+            Tone::Final => T::Final,
+        };
+        builder = builder.contact(days_ago, channel, tone, &[&format!("inv-{invoice}")]);
+    }
+    builder.build()
+}
+
+/// Run `n` decisions; per-decision latencies.
+fn decide_n(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    case: &Case,
+    limits: &Limits,
+    n: usize,
+) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let decision = runtime
+            .decide(plugin, case, limits)
+            .expect("ladder decides the bench case");
+        black_box(decision);
+        latencies.push(started.elapsed());
+    }
+    latencies
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn main() {
+    let per_thread: usize = std::env::var("DUN_BENCH_DECISIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime"));
+    let builtin = dun::builtin::find("ladder").expect("ladder is built in");
+    let plugin = runtime.load(builtin.wasm).expect("ladder loads");
+    let case = Arc::new(host_case());
+    let limits = Limits::default();
+
+    let first = runtime
+        .decide(&plugin, &case, &limits)
+        .expect("ladder decides the bench case");
+    println!(
+        "ladder on 5 invoices / 10 contacts: {} actions, {} fuel, peak memory {} KiB",
+        first.plan.actions.len(),
+        first.fuel_used,
+        first.peak_memory_bytes / 1024
+    );
+    decide_n(&runtime, &plugin, &case, &limits, per_thread / 10); // warm-up
+
+    // One thread.
+    let started = Instant::now();
+    let mut latencies = decide_n(&runtime, &plugin, &case, &limits, per_thread);
+    let one_thread = per_thread as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+
+    // Every core, each thread its own stream of fresh instances.
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (runtime, plugin, case) = (runtime.clone(), plugin.clone(), case.clone());
+            std::thread::spawn(move || decide_n(&runtime, &plugin, &case, &limits, per_thread))
+        })
+        .collect();
+    let mut all: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("worker"))
+        .collect();
+    let all_threads = (per_thread * threads) as f64 / started.elapsed().as_secs_f64();
+    all.sort();
+
+    // Native: the same policy, the same case, no sandbox.
+    let native = native_case();
+    let native_plan = ladder::plan(&native);
+    assert_eq!(
+        native_plan.actions.len(),
+        first.plan.actions.len(),
+        "native and Wasm agree"
+    );
+    let rounds = per_thread * 20;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        black_box(ladder::plan(black_box(&native)));
+    }
+    let native_per = started.elapsed().as_secs_f64() / rounds as f64;
+    let wasm_per = 1.0 / one_thread;
+
+    println!("fresh-instance decisions/s, 1 thread:  {one_thread:>10.0}");
+    println!(
+        "fresh-instance decisions/s, {threads} threads: {all_threads:>10.0}  (target >= 80000)"
+    );
+    println!(
+        "latency 1 thread:  p50 {:>6.1} us  p99 {:>6.1} us",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e6,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e6
+    );
+    println!(
+        "latency {threads} threads: p50 {:>6.1} us  p99 {:>6.1} us  (target p99 <= 100)",
+        percentile(&all, 0.50).as_secs_f64() * 1e6,
+        percentile(&all, 0.99).as_secs_f64() * 1e6
+    );
+    println!(
+        "native ladder: {:.2} us/decision ({:.0}/s)",
+        native_per * 1e6,
+        1.0 / native_per
+    );
+    println!(
+        "Wasm/native per decision: {:.1}x  (target <= 25x)",
+        wasm_per / native_per
+    );
+}
