@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Built together. `send-time` is built alone: it links the ladder as a
-/// library without the ladder's component exports, and one cargo run would
-/// unify the two feature sets.
-const BATCHES: &[&[&str]] = &[&["ladder", "segmented", "hostile"], &["send-time"]];
+/// One cargo run per batch, because one run unifies features across the
+/// packages it builds: `ladder` and `send-time` are no_std (the SDK without
+/// `std`) while the others use std, and `send-time` links the ladder as a
+/// library without the ladder's component exports.
+const BATCHES: &[&[&str]] = &[&["segmented", "hostile"], &["ladder"], &["send-time"]];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -1,3 +1,4 @@
+#![cfg_attr(target_arch = "wasm32", no_std)]
 //! The classic dunning ladder, one step per invoice as it ages:
 //!
 //! | days overdue | step |
@@ -14,6 +15,15 @@
 //! plan or in collection are left alone; a promise to pay defers the invoice
 //! until the morning after the promised date. A paid invoice is never in the
 //! case, so payment stops the ladder.
+//!
+//! Built `no_std` for wasm32 (see the SDK's `std` feature): the component
+//! imports nothing but the contract.
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use alloc::{format, vec};
 
 use dun_strategy::{
     Action, Case, Channel, Date, EscalationTarget, Info, Invoice, InvoiceStatus, Plan, Strategy,

@@ -5,7 +5,8 @@
 //! so freeing memory inside a decision is wasted work: a general-purpose
 //! allocator spends more instructions on the case's few hundred small
 //! allocations than the policy spends deciding. This allocator hands out
-//! memory from a static 1 MiB region by bumping a pointer and ignores frees
+//! memory from a static 256 KiB region (a
+//! decision of the ladder on a realistic case uses a few KiB) by bumping a pointer and ignores frees
 //! (except that the most recent allocation can grow or shrink in place).
 //! Untouched pages of the region cost nothing: they are zero pages of the
 //! initial memory image, and the host resets only the pages a decision
@@ -13,14 +14,71 @@
 //! system allocator, so a strategy that churns memory still works; it is
 //! only slower.
 //!
+//! Without std there is no system allocator to fall back to: the arena then
+//! grows linear memory itself and keeps bumping (the host's memory cap still
+//! bounds it).
+//!
 //! On by default (feature `arena`); turn the feature off to use the system
 //! allocator or your own `#[global_allocator]`.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
+#[cfg(feature = "std")]
 use std::alloc::System;
 
-const ARENA_BYTES: usize = 1 << 20;
+/// Where allocations go once the arena is full, without std: fresh pages
+/// from `memory.grow`, bumped and never reused.
+#[cfg(not(feature = "std"))]
+struct System;
+
+#[cfg(not(feature = "std"))]
+static GROWN: Grown = Grown(UnsafeCell::new((0, 0)));
+
+/// The bump range (next, end) in pages obtained from `memory.grow`.
+#[cfg(not(feature = "std"))]
+struct Grown(UnsafeCell<(usize, usize)>);
+
+// SAFETY: single-threaded, as for `Arena`.
+#[cfg(not(feature = "std"))]
+unsafe impl Sync for Grown {}
+
+#[cfg(not(feature = "std"))]
+impl System {
+    const PAGE: usize = 64 << 10;
+
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: single-threaded.
+        let (next, end) = unsafe { &mut *GROWN.0.get() };
+        let start = next.next_multiple_of(layout.align());
+        if start + layout.size() > *end || *next == 0 {
+            let pages = (layout.size() + layout.align()).div_ceil(Self::PAGE);
+            let old = core::arch::wasm32::memory_grow(0, pages);
+            if old == usize::MAX {
+                return core::ptr::null_mut();
+            }
+            *next = old * Self::PAGE;
+            *end = *next + pages * Self::PAGE;
+            return unsafe { self.alloc(layout) };
+        }
+        *next = start + layout.size();
+        start as *mut u8
+    }
+
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: a valid layout, as the caller guarantees for `new_size`.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: distinct blocks, each valid for the copied length.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+        }
+        new
+    }
+}
+
+const ARENA_BYTES: usize = 256 << 10;
 
 #[repr(C, align(16))]
 struct Region(UnsafeCell<[u8; ARENA_BYTES]>);

@@ -1,6 +1,7 @@
 //! Builders and queries over the contract's types, so a strategy reads as
 //! policy rather than plumbing.
 
+use crate::prelude::*;
 use crate::{
     Action, Case, Channel, Contact, ContactOutcome, Date, Deferral, Discount, Escalation,
     EscalationTarget, Fee, FeeKind, History, Info, Invoice, InvoiceStatus, PaymentPlan, Plan,

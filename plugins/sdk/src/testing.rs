@@ -9,6 +9,7 @@
 //! assert_eq!(case.invoices[0].due_on, Date::new(2026, 5, 12));
 //! ```
 
+use crate::prelude::*;
 use crate::{
     Case, Channel, Contact, ContactOutcome, DAY, Date, Debtor, HOUR, History, Invoice,
     InvoiceStatus, Terms, Tone,
@@ -105,7 +106,7 @@ impl CaseBuilder {
             template: None,
             outcome: ContactOutcome::Sent,
         });
-        self.case.contacts.sort_by_key(|c| std::cmp::Reverse(c.at));
+        self.case.contacts.sort_by_key(|c| core::cmp::Reverse(c.at));
         self
     }
 

@@ -1,3 +1,4 @@
+#![cfg_attr(target_arch = "wasm32", no_std)]
 //! The ladder's steps, each sent when this debtor is most likely to pay.
 //!
 //! The host counts, per debtor, the local hour at which each past payment
@@ -8,6 +9,12 @@
 //! where the host's quiet hours allow them; with no history the reminder goes
 //! at 10:00 local. A letter's send time does not matter to the debtor, so
 //! letters keep the ladder's time.
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use dun_strategy::{
     Action, Case, Channel, History, Info, Plan, Strategy, Timestamp, local_hour, next_local_hour,
