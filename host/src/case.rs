@@ -188,8 +188,7 @@ impl Case {
 
     /// Whole days from the invoice's due date to today in the debtor's zone.
     pub fn days_overdue(&self, invoice: &Invoice) -> i32 {
-        let days = (self.today() - invoice.due_on).num_days();
-        days.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+        days_between(invoice.due_on, self.today())
     }
 
     /// The SHA-256 of the case's JSON: identifies the exact input of an
@@ -212,4 +211,10 @@ impl Case {
         hasher.update(self.now.timestamp().to_le_bytes());
         hasher.finalize().into()
     }
+}
+
+/// Whole days from `from` to `to` (negative when `to` is earlier).
+pub fn days_between(from: NaiveDate, to: NaiveDate) -> i32 {
+    let days = (to - from).num_days();
+    days.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }

@@ -310,10 +310,10 @@ impl Runtime {
             .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes)
             // Reset memory by scanning for dirty pages and keeping up to
-            // 4 MiB resident instead of returning it to the kernel: the
+            // 2 MiB resident instead of returning it to the kernel: the
             // fresh-instance-per-decision cost is dominated by that reset.
             .pagemap_scan(Enabled::Auto)
-            .linear_memory_keep_resident(4 << 20)
+            .linear_memory_keep_resident(2 << 20)
             .table_keep_resident(64 << 10);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
@@ -555,9 +555,10 @@ impl Runtime {
             |prepared, store| {
                 match prepared {
                     Prepared::V0_1_0(pre) => {
-                        let input = contract::v0_1_0::case_to_wit(case);
                         let instance = pre.instantiate(&mut *store)?;
-                        let answer = instance.call_decide(&mut *store, &input)?;
+                        let answer = contract::v0_1_0::with_case(case, |input| {
+                            instance.call_decide(&mut *store, input)
+                        })?;
                         Ok(answer.map(|plan| {
                             // Count before converting: a huge plan is refused
                             // without building a second copy of it.

@@ -346,8 +346,12 @@ impl ResourceLimiter for MemoryCap {
 
 /// The data of one evaluation's store.
 pub struct Sandbox {
-    wasi: WasiCtx,
+    /// Built on the first WASI call: a guest that imports no WASI (or does
+    /// not touch it in this decision) never pays for it.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
+    now: i64,
+    seed: [u8; 32],
     pub memory: MemoryCap,
     pub log: Log,
     /// The zone last asked about through the calendar import: a strategy
@@ -359,16 +363,32 @@ impl Sandbox {
     /// A sandbox whose clocks read `now` (seconds since the epoch) and whose
     /// random numbers derive from `seed`.
     pub fn new(now: i64, seed: [u8; 32], max_memory: usize, max_log_bytes: usize) -> Sandbox {
-        let log = Log::new(max_log_bytes);
+        Sandbox {
+            wasi: None,
+            table: ResourceTable::new(),
+            now,
+            seed,
+            memory: MemoryCap {
+                max_bytes: max_memory,
+                peak_bytes: 0,
+                refused: false,
+            },
+            log: Log::new(max_log_bytes),
+            zone: None,
+        }
+    }
+
+    /// The capability-free WASI context (see the module docs).
+    fn build_wasi(&self) -> WasiCtx {
         let seed_word = |i: usize| {
             let mut word = [0u8; 8];
-            word.copy_from_slice(&seed[i * 8..i * 8 + 8]);
+            word.copy_from_slice(&self.seed[i * 8..i * 8 + 8]);
             u64::from_le_bytes(word)
         };
-        let since_epoch = Duration::from_secs(u64::try_from(now).unwrap_or(0));
-        let wasi = WasiCtx::builder()
-            .stdout(log.pipe(0))
-            .stderr(log.pipe(1))
+        let since_epoch = Duration::from_secs(u64::try_from(self.now).unwrap_or(0));
+        WasiCtx::builder()
+            .stdout(self.log.pipe(0))
+            .stderr(self.log.pipe(1))
             .wall_clock(FixedWallClock(since_epoch))
             .monotonic_clock(StoppedMonotonicClock)
             .secure_random(CaseRandom(seed_word(0)))
@@ -377,25 +397,17 @@ impl Sandbox {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .build();
-        Sandbox {
-            wasi,
-            table: ResourceTable::new(),
-            memory: MemoryCap {
-                max_bytes: max_memory,
-                peak_bytes: 0,
-                refused: false,
-            },
-            log,
-            zone: None,
-        }
+            .build()
     }
 }
 
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        if self.wasi.is_none() {
+            self.wasi = Some(self.build_wasi());
+        }
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(WasiCtx::default),
             table: &mut self.table,
         }
     }

@@ -10,6 +10,7 @@ use crate::runtime::sandbox::{LogSource, Sandbox};
 wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",
     world: "strategy",
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 use self::dun::strategy::types as wit;
@@ -80,22 +81,26 @@ fn tone(t: case::Tone) -> wit::Tone {
     }
 }
 
-/// The case as the guest sees it.
-pub fn case_to_wit(c: &case::Case) -> wit::Case {
+/// Call `call` with the case as the guest sees it. The WIT case borrows
+/// from `c` (no string is copied before the engine lowers it into the
+/// guest's memory), hence the callback.
+pub fn with_case<R>(c: &case::Case, call: impl FnOnce(wit::Case<'_>) -> R) -> R {
     use case::{ContactOutcome as O, InvoiceStatus as S};
-    let invoices = c
+    let today = c.today();
+    let config = c.config.to_string();
+    let invoices: Vec<wit::Invoice<'_>> = c
         .invoices
         .iter()
         .map(|i| wit::Invoice {
-            id: i.id.clone(),
-            number: i.number.clone(),
-            currency: i.currency.clone(),
+            id: &i.id,
+            number: &i.number,
+            currency: &i.currency,
             amount: i.amount,
             open_amount: i.open_amount,
             fees_charged: i.fees_charged,
             issued_on: date(i.issued_on),
             due_on: date(i.due_on),
-            days_overdue: c.days_overdue(i),
+            days_overdue: case::days_between(i.due_on, today),
             status: match i.status {
                 S::Open => wit::InvoiceStatus::Open,
                 S::PartiallyPaid => wit::InvoiceStatus::PartiallyPaid,
@@ -112,15 +117,21 @@ pub fn case_to_wit(c: &case::Case) -> wit::Case {
             },
         })
         .collect();
-    let contacts = c
+    let contact_invoice_ids: Vec<Vec<&str>> = c
         .contacts
         .iter()
-        .map(|k| wit::Contact {
+        .map(|k| k.invoice_ids.iter().map(String::as_str).collect())
+        .collect();
+    let contacts: Vec<wit::Contact<'_>> = c
+        .contacts
+        .iter()
+        .zip(&contact_invoice_ids)
+        .map(|(k, invoice_ids)| wit::Contact {
             at: k.at.timestamp(),
             channel: channel(k.channel),
             tone: tone(k.tone),
-            invoice_ids: k.invoice_ids.clone(),
-            template: k.template.clone(),
+            invoice_ids,
+            template: k.template.as_deref(),
             outcome: match k.outcome {
                 O::Sent => wit::ContactOutcome::Sent,
                 O::Delivered => wit::ContactOutcome::Delivered,
@@ -132,29 +143,31 @@ pub fn case_to_wit(c: &case::Case) -> wit::Case {
         .collect();
     let d = &c.debtor;
     let h = &d.history;
-    wit::Case {
+    let tags: Vec<&str> = d.tags.iter().map(String::as_str).collect();
+    let channels: Vec<wit::Channel> = d.channels.iter().copied().map(channel).collect();
+    call(wit::Case {
         now: c.now.timestamp(),
         debtor: wit::Debtor {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            segment: d.segment.clone(),
-            tags: d.tags.clone(),
-            time_zone: d.time_zone.clone(),
-            language: d.language.clone(),
-            channels: d.channels.iter().copied().map(channel).collect(),
+            id: &d.id,
+            name: &d.name,
+            segment: &d.segment,
+            tags: &tags,
+            time_zone: &d.time_zone,
+            language: &d.language,
+            channels: &channels,
             history: wit::History {
                 invoices_paid: h.invoices_paid,
                 paid_on_time: h.paid_on_time,
                 average_days_late: h.average_days_late,
                 last_payment_at: h.last_payment_at.map(|t| t.timestamp()),
-                payments_by_hour: h.payments_by_hour.clone(),
-                payments_by_weekday: h.payments_by_weekday.clone(),
+                payments_by_hour: &h.payments_by_hour,
+                payments_by_weekday: &h.payments_by_weekday,
             },
         },
-        invoices,
-        contacts,
-        config: c.config.to_string(),
-    }
+        invoices: &invoices,
+        contacts: &contacts,
+        config: &config,
+    })
 }
 
 /// A value in a guest's plan that has no meaning on the host side.
