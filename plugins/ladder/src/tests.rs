@@ -1,6 +1,6 @@
 use super::*;
 use dun_strategy::testing::CaseBuilder;
-use dun_strategy::{Action, Channel, Date, InvoiceStatus, Reminder, Tone};
+use dun_strategy::{Action, Channel, Date, InvoiceStatus, Tone};
 
 const TODAY: Date = Date {
     year: 2026,
@@ -9,17 +9,8 @@ const TODAY: Date = Date {
 };
 
 fn reminders(plan: &Plan) -> Vec<(Channel, Tone, Vec<String>)> {
-    plan.actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Remind(Reminder {
-                channel,
-                tone,
-                invoice_ids,
-                ..
-            }) => Some((*channel, *tone, invoice_ids.clone())),
-            _ => None,
-        })
+    plan.reminders()
+        .map(|r| (r.channel, r.tone, r.invoice_ids.clone()))
         .collect()
 }
 

@@ -239,6 +239,14 @@ impl Plan {
     pub fn push(&mut self, action: Action) {
         self.actions.push(action);
     }
+
+    /// The reminders among the actions, in order.
+    pub fn reminders(&self) -> impl Iterator<Item = &Reminder> {
+        self.actions.iter().filter_map(|a| match a {
+            Action::Remind(r) => Some(r),
+            _ => None,
+        })
+    }
 }
 
 impl History {

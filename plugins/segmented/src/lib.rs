@@ -775,7 +775,7 @@ dun_strategy::export!(Segmented);
 mod tests {
     use super::*;
     use dun_strategy::testing::CaseBuilder;
-    use dun_strategy::{ContactOutcome, Escalation, HOUR, PaymentPlan, Reminder, Task};
+    use dun_strategy::{ContactOutcome, Escalation, HOUR, PaymentPlan, Task};
 
     const TODAY: Date = Date {
         year: 2026,
@@ -786,17 +786,8 @@ mod tests {
     type Sent = (Channel, Tone, Vec<String>);
 
     fn reminders(plan: &Plan) -> Vec<Sent> {
-        plan.actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Remind(Reminder {
-                    channel,
-                    tone,
-                    invoice_ids,
-                    ..
-                }) => Some((*channel, *tone, invoice_ids.clone())),
-                _ => None,
-            })
+        plan.reminders()
+            .map(|r| (r.channel, r.tone, r.invoice_ids.clone()))
             .collect()
     }
 
