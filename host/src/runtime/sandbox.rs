@@ -1,8 +1,9 @@
 //! What one evaluation's store holds: the capability-free WASI context, the
 //! memory limiter, and the plugin's log.
 //!
-//! WASI is linked only so that ordinary `std` guests load. The context built
-//! here grants nothing: no preopened directory (every path is "not found"),
+//! WASI is linked only so that ordinary `std` guests load, and its context is
+//! built on the first WASI call (a `no_std` guest never makes one). It grants
+//! nothing: no preopened directory (every path is "not found"),
 //! no environment or arguments, no network (TCP, UDP and name lookup are
 //! denied), stdin closed. The clocks read the case's `now`, and random bytes
 //! come from a generator seeded with the case's digest, so an evaluation is a
