@@ -216,6 +216,40 @@ fn a_plan_over_the_size_limit_is_refused() {
 }
 
 #[test]
+fn an_invalid_plan_is_refused_with_every_problem_named() {
+    match run_hostile("invalid-plan", &Limits::default()) {
+        Err(PluginError::InvalidPlan { problems, .. }) => {
+            let fields: Vec<_> = problems
+                .iter()
+                .map(|p| (p.action, p.field.as_str()))
+                .collect();
+            assert_eq!(fields, [(Some(0), "invoice_ids[0]"), (Some(0), "send_at")]);
+            assert!(
+                problems[0].message.contains("no-such-invoice"),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected InvalidPlan, got {other:?}"),
+    }
+    match run_hostile("impossible-date", &Limits::default()) {
+        Err(PluginError::InvalidPlan { problems, .. }) => {
+            assert_eq!(problems.len(), 1);
+            assert_eq!(
+                (problems[0].action, problems[0].field.as_str()),
+                (Some(0), "first_due_on")
+            );
+            assert!(
+                problems[0]
+                    .message
+                    .contains("2026-13-40 is not a calendar date"),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected InvalidPlan, got {other:?}"),
+    }
+}
+
+#[test]
 fn the_file_system_is_not_there() {
     match run_hostile("open-file", &Limits::default()) {
         Err(PluginError::Refused { reason, .. }) => {

@@ -584,17 +584,14 @@ impl Runtime {
             }
             Ok(Ok(converted)) => converted,
         };
-        let plan = converted.map_err(|bad| {
-            let problems = vec![PlanProblem {
-                action: bad.action,
-                field: bad.field.into(),
-                message: bad.message,
-            }];
-            (problems, log_tail.clone())
-        });
-        let plan = match plan {
+        let plan = match converted {
             Ok(plan) => plan,
-            Err((problems, log_tail)) => {
+            Err(bad) => {
+                let problems = vec![PlanProblem {
+                    action: bad.action,
+                    field: bad.field.into(),
+                    message: bad.message,
+                }];
                 return Err(PluginError::InvalidPlan { problems, log_tail });
             }
         };

@@ -18,6 +18,8 @@
 //! | `socket` | opens a TCP connection and binds a UDP socket; reports both results |
 //! | `clock` | reads the wall clock |
 //! | `random` | reads 8 random bytes from WASI |
+//! | `invalid-plan` | reminds about an unknown invoice, a day in the past |
+//! | `impossible-date` | offers a plan whose first installment is due on 2026-13-40 |
 //!
 //! Where a capability is denied, the guest returns `Err` describing what it
 //! saw, so a test can assert the denial; a plan whose note starts with
@@ -25,7 +27,7 @@
 
 use std::hint::black_box;
 
-use dun_strategy::{Action, Case, Channel, Info, Plan, Strategy, Tone};
+use dun_strategy::{Action, Case, Channel, DAY, Date, Info, Plan, Strategy, Tone};
 
 /// The mode named in the config, found without a JSON parser so this guest
 /// stays small: the string value after `"mode"`.
@@ -178,6 +180,18 @@ impl Strategy for Hostile {
             "socket" => socket(),
             "clock" => Ok(clock()),
             "random" => Ok(random()),
+            "invalid-plan" => Ok(Plan::new(vec![Action::remind(
+                Channel::Email,
+                Tone::Gentle,
+                ["no-such-invoice"],
+                case.now - DAY,
+            )])),
+            "impossible-date" => Ok(Plan::new(vec![Action::offer_plan(
+                [first_invoice(&case)],
+                3,
+                30,
+                Date::new(2026, 13, 40),
+            )])),
             other => Err(format!("unknown mode {other:?}")),
         }
     }
