@@ -350,7 +350,9 @@ impl Case {
             .sum()
     }
 
-    /// Parse the segment's JSON config; an empty config reads as `{}`.
+    /// Parse the segment's JSON config, which must be an object; an empty
+    /// config reads as `{}`. (serde would otherwise read an array into a
+    /// struct field by field.)
     #[cfg(feature = "config")]
     pub fn config<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
         let text = if self.config.trim().is_empty() {
@@ -358,7 +360,12 @@ impl Case {
         } else {
             &self.config
         };
-        serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))?;
+        if !value.is_object() {
+            return Err("invalid config: must be a JSON object".into());
+        }
+        serde_json::from_value(value).map_err(|e| format!("invalid config: {e}"))
     }
 }
 
@@ -391,6 +398,29 @@ mod tests {
         );
         assert_eq!(history(&[(3, 5)]).best_hour_between(8, 20), None);
         assert_eq!(history(&[(7, 5), (9, 1)]).best_hour_between(8, 20), Some(8));
+    }
+
+    #[cfg(feature = "config")]
+    #[test]
+    fn config_must_be_an_object() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Config {
+            a: u32,
+        }
+        let with = |json: &str| {
+            crate::testing::CaseBuilder::new(Date::new(2026, 1, 1))
+                .config(json)
+                .build()
+                .config::<Config>()
+        };
+        assert_eq!(with(r#"{"a": 7}"#), Ok(Config { a: 7 }));
+        assert_eq!(
+            with("[7]"),
+            Err("invalid config: must be a JSON object".into())
+        );
+        assert!(
+            with(r#"{"a": "x"}"#).is_err_and(|e| e.starts_with("invalid config: invalid type"))
+        );
     }
 
     #[test]
