@@ -26,9 +26,115 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP API (defaults: ./dun.db, 127.0.0.1:8080; a demo tenant
+    /// and its keys are created and printed on first start).
+    Serve {
+        /// Listen address [env: DUN_LISTEN; dun.toml: listen].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Import data from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Work with strategy components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// Where the store is.
+#[derive(Args)]
+struct StoreArgs {
+    /// The SQLite file [env: DUN_DB; dun.toml: database; default dun.db].
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// A dun.toml to read instead of ./dun.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn config(&self) -> anyhow::Result<crate::config::Config> {
+        let mut config = crate::config::Config::load(self.config.as_deref())?;
+        if let Some(db) = &self.db {
+            config.database = db.clone();
+        }
+        Ok(config)
+    }
+
+    fn open(&self) -> anyhow::Result<crate::store::Store> {
+        let config = self.config()?;
+        crate::store::Store::open(&config.database)
+            .with_context(|| format!("opening {}", config.database.display()))
+    }
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Lower-case letters, digits and dashes.
+        id: String,
+        /// Display name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key and print it (it is shown only this once).
+    Create {
+        /// The tenant (not for operator keys).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// operator, admin or client.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import a CSV of invoices and their settlements into a tenant: debtors,
+    /// invoices, and a payment for each settled invoice. All or nothing.
+    Invoices {
+        file: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Column layout: `standard` or `ibm-ar`.
+        #[arg(long, default_value = "standard")]
+        layout: String,
+        /// Override one column: FIELD=COLUMN (repeatable), e.g. `--map currency=Curr`.
+        #[arg(long = "map")]
+        map: Vec<String>,
+        /// Currency of rows without a currency column.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        /// Time zone of new debtors.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +206,69 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve { listen, store } => {
+            let mut config = store.config()?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            crate::server::run(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(TenantCommand::Create { id, name, store }) => {
+            let store = store.open()?;
+            let name = name.unwrap_or_else(|| id.clone());
+            let now = chrono::Utc::now();
+            let tenant = store
+                .write_blocking(move |conn| crate::store::tenants::create(conn, &id, &name, now))?;
+            println!("{}", tenant.id);
+            store.close();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(TenantCommand::List { store }) => {
+            let store = store.open()?;
+            for tenant in store.read_blocking(crate::store::tenants::list)? {
+                println!(
+                    "{}\t{}\t{}",
+                    tenant.id,
+                    tenant.name,
+                    tenant.created_at.to_rfc3339()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Create {
+            tenant,
+            role,
+            label,
+            store,
+        }) => {
+            use crate::store::tenants::{self, Role};
+            let role = Role::parse(&role)
+                .with_context(|| format!("{role:?} is not a role (operator, admin, client)"))?;
+            let store = store.open()?;
+            let now = chrono::Utc::now();
+            let created = store.write_blocking(move |conn| {
+                let tenant = tenant.map(|t| tenants::get(conn, &t)).transpose()?;
+                tenants::create_key(conn, tenant.as_ref(), role, label.as_deref(), now)
+            })?;
+            println!("{}", created.key);
+            eprintln!(
+                "key {} ({}); it is not shown again",
+                created.info.id,
+                role.as_str()
+            );
+            store.close();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Invoices {
+            file,
+            tenant,
+            layout,
+            map,
+            currency,
+            time_zone,
+            store,
+        }) => import_invoices(&file, &tenant, &layout, &map, &currency, &time_zone, &store),
         Command::Plugin(PluginCommand::Check { plugin, limits }) => {
             check(&plugin, &limits.limits())
         }
@@ -110,6 +279,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             now,
             limits,
         }) => run_case(&plugin, &case, config.as_deref(), now, &limits.limits()),
+    }
+}
+
+fn import_invoices(
+    file: &Path,
+    tenant: &str,
+    layout: &str,
+    overrides: &[String],
+    currency: &str,
+    time_zone: &str,
+    store: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    use crate::import::{self, ColumnMap};
+    let mut map = ColumnMap::preset(layout)
+        .with_context(|| format!("{layout:?} is not a layout (standard, ibm-ar)"))?;
+    for assignment in overrides {
+        map.set(assignment).map_err(anyhow::Error::msg)?;
+    }
+    let currency = crate::money::Currency::from_code(currency)
+        .with_context(|| format!("{currency:?} is not an ISO 4217 code"))?;
+    anyhow::ensure!(
+        time_zone.parse::<chrono_tz::Tz>().is_ok(),
+        "{time_zone:?} is not an IANA time zone"
+    );
+    let rows = match import::read(file, &map, currency) {
+        Ok(rows) => rows,
+        Err(problems) => {
+            eprintln!(
+                "{}: nothing imported; {} problem(s):",
+                file.display(),
+                problems.len()
+            );
+            for problem in problems.iter().take(50) {
+                eprintln!("  {}: {}", problem.field, problem.detail);
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let store = store.open()?;
+    let report = import::import(&store, tenant, rows, time_zone, chrono::Utc::now());
+    store.close();
+    match report {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(crate::store::StoreError::Invalid(problems)) => {
+            eprintln!(
+                "{}: nothing imported; {} problem(s):",
+                file.display(),
+                problems.len()
+            );
+            for problem in problems.iter().take(50) {
+                eprintln!("  {}: {}", problem.field, problem.detail);
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -1,8 +1,15 @@
 //! dun: a dunning service whose collection strategies are sandboxed
 //! WebAssembly components. See ARCHITECTURE.md for the map.
 
+pub mod api;
 pub mod builtin;
 pub mod case;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod import;
+pub mod money;
 pub mod plan;
 pub mod runtime;
+pub mod server;
+pub mod store;

@@ -1,0 +1,203 @@
+//! Debtors: upsert by external id, get, list, opt-outs, their payments.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::extract::{self, IdempotencyKey, TenantScope};
+use super::problem::Problem;
+use super::{AppState, Page};
+use crate::case::Channel;
+use crate::store::StoreError;
+use crate::store::debtors::{self, Debtor, DebtorFilter, DebtorInput};
+use crate::store::payments::{self, Payment};
+
+/// Creates a debtor, or replaces the one with the same `external_id`.
+/// 201 when created, 200 when updated or unchanged.
+#[utoipa::path(post, path = "/v1/debtors", tag = "debtors", request_body = DebtorInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key")),
+    responses((status = 201, body = Debtor), (status = 200, body = Debtor), (status = 422, body = Problem)))]
+pub async fn upsert(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    IdempotencyKey(key): IdempotencyKey,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let input: DebtorInput = extract::json(&body)?;
+    let tenant = scope.id;
+    app.write(
+        scope.scope(),
+        key,
+        &[b"POST /v1/debtors", &body],
+        move |conn, now| {
+            let (debtor, created) = debtors::upsert(conn, tenant, &input, now)?;
+            Ok((
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                debtor,
+            ))
+        },
+    )
+    .await
+}
+
+/// Creates or replaces the debtor `id`; the body's `external_id` must be `id`.
+#[utoipa::path(put, path = "/v1/debtors/{id}", tag = "debtors", request_body = DebtorInput,
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 201, body = Debtor), (status = 200, body = Debtor), (status = 422, body = Problem)))]
+pub async fn put(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let input: DebtorInput = extract::json(&body)?;
+    if input.external_id != id {
+        return Err(StoreError::invalid(
+            "external_id",
+            format!("must be {id:?}, the id in the path"),
+        )
+        .into());
+    }
+    let tenant = scope.id;
+    let path = format!("PUT /v1/debtors/{id}");
+    app.write(
+        scope.scope(),
+        key,
+        &[path.as_bytes(), &body],
+        move |conn, now| {
+            let (debtor, created) = debtors::upsert(conn, tenant, &input, now)?;
+            Ok((
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                debtor,
+            ))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/debtors/{id}", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 200, body = Debtor), (status = 404, body = Problem)))]
+pub async fn get(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| debtors::get(conn, scope.id, &id))
+        .await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only debtors with this tag.
+    tag: Option<String>,
+    /// Only debtors with an owed invoice past due today.
+    overdue: Option<bool>,
+    /// 1-500, default 50.
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Lists debtors in creation order, a page at a time.
+#[utoipa::path(get, path = "/v1/debtors", tag = "debtors", params(ListParams),
+    responses((status = 200, body = Page<Debtor>), (status = 400, body = Problem)))]
+pub async fn list(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    let params: ListParams = extract::query(uri.query())?;
+    let today = app.clock.now().date_naive();
+    let filter = DebtorFilter {
+        tag: params.tag,
+        overdue_on: params.overdue.filter(|o| *o).map(|_| today),
+        after: super::cursor(params.cursor.as_deref())?,
+        limit: super::limit(params.limit)?,
+    };
+    app.read(move |conn| {
+        let (items, next) = debtors::list(conn, scope.id, &filter)?;
+        Ok(Page {
+            items,
+            next_cursor: next.map(|n| n.to_string()),
+        })
+    })
+    .await
+}
+
+fn channel(name: &str) -> Result<Channel, Problem> {
+    Channel::parse(name).ok_or_else(|| {
+        Problem::field(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "channel",
+            format!("{name:?} is not a channel (email, sms, call, letter)"),
+        )
+    })
+}
+
+/// The debtor opts out of a channel: dun never uses it for them again.
+#[utoipa::path(put, path = "/v1/debtors/{id}/opt-outs/{channel}", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id"), ("channel" = String, Path, description = "email, sms, call or letter")),
+    responses((status = 200, body = Debtor), (status = 404, body = Problem)))]
+pub async fn opt_out(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let channel = channel(&name)?;
+    let tenant = scope.id;
+    app.write(scope.scope(), None, &[], move |conn, now| {
+        Ok((
+            StatusCode::OK,
+            debtors::set_opt_out(conn, tenant, &id, channel, true, "api", now)?,
+        ))
+    })
+    .await
+}
+
+/// The debtor allows a channel again.
+#[utoipa::path(delete, path = "/v1/debtors/{id}/opt-outs/{channel}", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id"), ("channel" = String, Path, description = "email, sms, call or letter")),
+    responses((status = 200, body = Debtor), (status = 404, body = Problem)))]
+pub async fn opt_in(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let channel = channel(&name)?;
+    let tenant = scope.id;
+    app.write(scope.scope(), None, &[], move |conn, now| {
+        Ok((
+            StatusCode::OK,
+            debtors::set_opt_out(conn, tenant, &id, channel, false, "api", now)?,
+        ))
+    })
+    .await
+}
+
+/// The debtor's payments, newest first.
+#[utoipa::path(get, path = "/v1/debtors/{id}/payments", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 200, body = Vec<Payment>), (status = 404, body = Problem)))]
+pub async fn payments(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| payments::list_for_debtor(conn, scope.id, &id))
+        .await
+}

@@ -1,0 +1,106 @@
+//! Configuration: built-in defaults, then `dun.toml` (the file named by
+//! `--config`, or `./dun.toml` when present), then `DUN_*` environment
+//! variables, then command-line flags. `dun serve` needs none of them.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"     # DUN_LISTEN
+//! database = "dun.db"           # DUN_DB
+//! sweep_interval_secs = 60      # DUN_SWEEP_INTERVAL_SECS
+//! plan_grace_days = 10          # DUN_PLAN_GRACE_DAYS
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where `dun serve` listens.
+    pub listen: SocketAddr,
+    /// The SQLite file.
+    pub database: PathBuf,
+    /// How often promises past their date and overdue plan installments
+    /// are looked at, and old idempotency keys forgotten.
+    pub sweep_interval_secs: u64,
+    /// Days an installment may be overdue before its plan is defaulted.
+    pub plan_grace_days: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            database: PathBuf::from("dun.db"),
+            sweep_interval_secs: 60,
+            plan_grace_days: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, the file, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let implicit = Path::new("dun.toml");
+        let file = file.or(implicit.exists().then_some(implicit));
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("{} is not a valid dun.toml", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("DUN_LISTEN") {
+            self.listen = v
+                .parse()
+                .with_context(|| format!("DUN_LISTEN={v:?} is not an address"))?;
+        }
+        if let Some(v) = var("DUN_DB") {
+            self.database = v.into();
+        }
+        if let Some(v) = var("DUN_SWEEP_INTERVAL_SECS") {
+            self.sweep_interval_secs = v
+                .parse()
+                .with_context(|| format!("DUN_SWEEP_INTERVAL_SECS={v:?}"))?;
+        }
+        if let Some(v) = var("DUN_PLAN_GRACE_DAYS") {
+            self.plan_grace_days = v
+                .parse()
+                .with_context(|| format!("DUN_PLAN_GRACE_DAYS={v:?}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut config: Config =
+            toml::from_str("listen = \"0.0.0.0:9000\"\ndatabase = \"/var/lib/dun/dun.db\"")
+                .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.sweep_interval_secs, 60);
+        config
+            .apply_env(|name| (name == "DUN_DB").then(|| "other.db".to_owned()))
+            .unwrap();
+        assert_eq!(config.database, PathBuf::from("other.db"));
+        assert!(toml::from_str::<Config>("colour = 1").is_err());
+        assert!(
+            config
+                .apply_env(|name| (name == "DUN_LISTEN").then(|| "nowhere".to_owned()))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! `dun serve`: opens the store (creating the demo tenant on first start),
+//! serves the API, runs the periodic sweep, and shuts down gracefully on
+//! SIGTERM or Ctrl-C (in-flight requests finish, the writer drains).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api::{self, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::store::{Store, arrangements, idempotency, tenants};
+
+pub fn run(config: Config) -> anyhow::Result<()> {
+    init_tracing();
+    let store = Store::open(&config.database)
+        .with_context(|| format!("opening {}", config.database.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    if let Some((tenant, keys)) =
+        store.write_blocking(move |conn| tenants::bootstrap_demo(conn, now))?
+    {
+        println!(
+            "dun: first start: created tenant {:?} and these API keys (shown once, keep them):",
+            tenant.id
+        );
+        for key in keys {
+            println!("  {:<9} {}", key.info.role.as_str(), key.key);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dun-http")
+        .build()?;
+    let state = AppState::new(store.clone(), clock.clone());
+    let sweeper = store.clone();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        // Tests and scripts read this line to find the port.
+        println!("dun listening on http://{}", listener.local_addr()?);
+        tokio::spawn(sweep(sweeper, clock, config.clone()));
+        api::serve(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    store.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Closes broken promises and defaulted plans, forgets old idempotency keys.
+async fn sweep(store: Store, clock: Arc<dyn Clock>, config: Config) {
+    let mut every = tokio::time::interval(Duration::from_secs(config.sweep_interval_secs.max(1)));
+    loop {
+        every.tick().await;
+        let now = clock.now();
+        let grace = config.plan_grace_days;
+        let result = store
+            .write(move |conn| {
+                let closed = arrangements::sweep(conn, now.date_naive(), grace, now)?;
+                let forgotten = idempotency::expire(conn, now)?;
+                Ok((closed, forgotten))
+            })
+            .await;
+        match result {
+            Ok((closed, forgotten)) if closed + forgotten > 0 => {
+                tracing::info!(closed, forgotten, "sweep");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "sweep failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DUN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
