@@ -662,8 +662,8 @@ fn close_plan(
     Ok(())
 }
 
-/// A payment was applied: count it towards the debtor's pending promises and
-/// active plans in that currency, keeping or completing them when covered.
+/// A payment was applied: count what went to a pending promise's or an
+/// active plan's invoices towards it, keeping or completing it when covered.
 pub(crate) fn payment_applied(
     conn: &Connection,
     tenant_id: i64,
@@ -671,10 +671,8 @@ pub(crate) fn payment_applied(
     currency: &str,
     applied: &[(InvoiceRow, i64)],
     now: DateTime<Utc>,
-    _on: NaiveDate,
 ) -> Result<()> {
-    let amount: i64 = applied.iter().map(|(_, a)| a).sum();
-    if amount == 0 {
+    if applied.iter().all(|(_, a)| *a == 0) {
         return Ok(());
     }
     let promises: Vec<(i64, String, i64, i64)> = conn
@@ -684,7 +682,20 @@ pub(crate) fn payment_applied(
         .query_map(params![debtor, currency], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (row, id, promised, paid) in promises {
-        let paid = paid + amount;
+        // Only money applied to the promise's own invoices keeps it.
+        let mut towards = 0;
+        for (invoice, a) in applied {
+            let covered: bool = conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM promise_invoices WHERE promise_id = ?1 AND invoice_id = ?2)")?
+                .query_row(params![row, invoice.id], |r| r.get(0))?;
+            if covered {
+                towards += a;
+            }
+        }
+        if towards == 0 {
+            continue;
+        }
+        let paid = paid + towards;
         conn.prepare_cached("UPDATE promises SET paid = ?2 WHERE id = ?1")?
             .execute(params![row, paid])?;
         if paid >= promised {

@@ -361,15 +361,7 @@ pub fn record(
     for (invoice, _) in &plan {
         invoices::refresh_status(conn, tenant_id, invoice.id, now, received_on)?;
     }
-    arrangements::payment_applied(
-        conn,
-        tenant_id,
-        debtor,
-        &payment.currency,
-        &plan,
-        now,
-        received_on,
-    )?;
+    arrangements::payment_applied(conn, tenant_id, debtor, &payment.currency, &plan, now)?;
     Ok((get(conn, tenant_id, &public_id)?, true))
 }
 
