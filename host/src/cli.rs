@@ -303,7 +303,7 @@ fn import_invoices(
         time_zone.parse::<chrono_tz::Tz>().is_ok(),
         "{time_zone:?} is not an IANA time zone"
     );
-    let rows = match import::read(file, &map, currency) {
+    let rows = match import::read(file, &map, currency, chrono::Utc::now().date_naive()) {
         Ok(rows) => rows,
         Err(problems) => {
             eprintln!(

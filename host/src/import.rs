@@ -141,15 +141,31 @@ pub struct Totals {
 }
 
 /// Reads and checks every row; all problems, each with its line and column.
+/// Settlements after `today` are refused: a payment cannot have arrived yet.
 pub fn read(
     path: &Path,
     map: &ColumnMap,
     default_currency: Currency,
+    today: NaiveDate,
 ) -> Result<Vec<Row>, Vec<FieldError>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| vec![FieldError::new("file", format!("{}: {e}", path.display()))])?;
+    // The line a record starts on. csv's own position counts from where it
+    // started reading, before any blank lines it skipped.
+    let line_of = |byte: u64| {
+        let start = (byte as usize).min(bytes.len());
+        let skipped = bytes[start..]
+            .iter()
+            .take_while(|b| **b == b'\n' || **b == b'\r')
+            .count();
+        1 + bytes[..start + skipped]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| vec![FieldError::new("file", e.to_string())])?;
+        .from_reader(bytes.as_slice());
     let headers = reader
         .headers()
         .map_err(|e| vec![FieldError::new("file", e.to_string())])?
@@ -185,14 +201,15 @@ pub fn read(
     let mut rows = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (n, record) in reader.records().enumerate() {
-        let line = n + 2;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let line = e.position().map_or(n + 2, |p| line_of(p.byte()));
                 problems.push(FieldError::new(format!("line {line}"), e.to_string()));
                 continue;
             }
         };
+        let line = record.position().map_or(n + 2, |p| line_of(p.byte()));
         let cell = |i: usize| record.get(i).unwrap_or("");
         let mut bad = |column: &str, detail: String| {
             problems.push(FieldError::new(format!("line {line}, {column}"), detail))
@@ -255,6 +272,22 @@ pub fn read(
                 "yes" | "true" | "1" | "y"
             )
         });
+        if let (Some(issued), Some(due)) = (issued_on, due_on)
+            && due < issued
+        {
+            bad(
+                &map.due_on,
+                format!("{due} is before the issue date {issued}"),
+            );
+        }
+        if let Some(Some(settled)) = settled_on
+            && settled > today
+        {
+            bad(
+                map.settled_on.as_deref().unwrap_or(""),
+                format!("{settled} is in the future"),
+            );
+        }
         if let (Some(issued_on), Some(due_on), Some(settled_on), Some(amount)) =
             (issued_on, due_on, settled_on, amount)
         {
@@ -342,12 +375,17 @@ pub fn import(
             })
             .collect();
         let outcome = invoices::create_many(conn, tenant.row_id, invoices::prepare(items), now)?;
-        if let Some(error) = outcome.errors.first() {
-            let line = rows.get(error.index).map(|r| r.line).unwrap_or(0);
-            let problems = error
-                .problems
+        if !outcome.errors.is_empty() {
+            // Every refused row, each named by its line.
+            let problems = outcome
+                .errors
                 .iter()
-                .map(|p| FieldError::new(format!("line {line}, {}", p.field), p.detail.clone()))
+                .flat_map(|error| {
+                    let line = rows.get(error.index).map_or(0, |r| r.line);
+                    error.problems.iter().map(move |p| {
+                        FieldError::new(format!("line {line}, {}", p.field), p.detail.clone())
+                    })
+                })
                 .collect();
             return Err(StoreError::Invalid(problems));
         }
@@ -379,7 +417,21 @@ pub fn import(
                         }]),
                         overpayment: Overpayment::Refuse,
                     };
-                    let (_, created) = payments::record(conn, tenant.row_id, &payment, now)?;
+                    let (_, created) = payments::record(conn, tenant.row_id, &payment, now)
+                        .map_err(|e| match e {
+                            StoreError::Invalid(problems) => StoreError::Invalid(
+                                problems
+                                    .into_iter()
+                                    .map(|p| {
+                                        FieldError::new(
+                                            format!("line {}, {}", row.line, p.field),
+                                            p.detail,
+                                        )
+                                    })
+                                    .collect(),
+                            ),
+                            other => other,
+                        })?;
                     report.payments_recorded += usize::from(created);
                 }
                 None => {
@@ -428,10 +480,12 @@ mod tests {
              c2,i1,2024-01-01,2024-01-31,-3,XXX,,No\n",
         )
         .unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let problems = read(
             &path,
             &ColumnMap::standard(),
             Currency::from_code("EUR").unwrap(),
+            today,
         )
         .unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
