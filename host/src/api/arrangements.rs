@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::AppState;
-use super::extract::{self, IdempotencyKey, TenantScope};
+use super::extract::{self, IdempotencyKey, NoQuery, TenantScope};
 use super::problem::Problem;
 use crate::store::arrangements::{
     self, Dispute, NewDispute, NewPaymentPlan, NewPromise, PaymentPlan, Promise, ResolveDispute,
@@ -19,6 +19,7 @@ use crate::store::arrangements::{
 pub async fn open_dispute(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -44,6 +45,7 @@ pub async fn open_dispute(
 pub async fn get_dispute(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     app.read(move |conn| arrangements::get_dispute(conn, scope.id, &id))
@@ -58,17 +60,25 @@ pub async fn get_dispute(
 pub async fn resolve_dispute(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let input: ResolveDispute = extract::json(&body)?;
     let tenant = scope.id;
-    app.write(scope.scope(), None, &[], move |conn, now| {
-        Ok((
-            StatusCode::OK,
-            arrangements::resolve_dispute(conn, tenant, &id, &input, now)?,
-        ))
-    })
+    let request = format!("POST /v1/disputes/{id}/resolve");
+    app.write(
+        scope.scope(),
+        key,
+        &[request.as_bytes(), &body],
+        move |conn, now| {
+            Ok((
+                StatusCode::OK,
+                arrangements::resolve_dispute(conn, tenant, &id, &input, now)?,
+            ))
+        },
+    )
     .await
 }
 
@@ -80,6 +90,7 @@ pub async fn resolve_dispute(
 pub async fn make_promise(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -105,6 +116,7 @@ pub async fn make_promise(
 pub async fn get_promise(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     app.read(move |conn| arrangements::get_promise(conn, scope.id, &id))
@@ -117,15 +129,23 @@ pub async fn get_promise(
 pub async fn cancel_promise(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, Problem> {
     let tenant = scope.id;
-    app.write(scope.scope(), None, &[], move |conn, now| {
-        Ok((
-            StatusCode::OK,
-            arrangements::cancel_promise(conn, tenant, &id, now)?,
-        ))
-    })
+    let request = format!("POST /v1/promises/{id}/cancel");
+    app.write(
+        scope.scope(),
+        key,
+        &[request.as_bytes(), b""],
+        move |conn, now| {
+            Ok((
+                StatusCode::OK,
+                arrangements::cancel_promise(conn, tenant, &id, now)?,
+            ))
+        },
+    )
     .await
 }
 
@@ -136,6 +156,7 @@ pub async fn cancel_promise(
 pub async fn create_plan(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -161,6 +182,7 @@ pub async fn create_plan(
 pub async fn get_plan(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     app.read(move |conn| arrangements::get_plan(conn, scope.id, &id))
@@ -173,14 +195,22 @@ pub async fn get_plan(
 pub async fn cancel_plan(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, Problem> {
     let tenant = scope.id;
-    app.write(scope.scope(), None, &[], move |conn, now| {
-        Ok((
-            StatusCode::OK,
-            arrangements::cancel_plan(conn, tenant, &id, now)?,
-        ))
-    })
+    let request = format!("POST /v1/payment-plans/{id}/cancel");
+    app.write(
+        scope.scope(),
+        key,
+        &[request.as_bytes(), b""],
+        move |conn, now| {
+            Ok((
+                StatusCode::OK,
+                arrangements::cancel_plan(conn, tenant, &id, now)?,
+            ))
+        },
+    )
     .await
 }

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::extract::{self, IdempotencyKey, TenantScope};
+use super::extract::{self, IdempotencyKey, NoQuery, TenantScope};
 use super::problem::Problem;
 use super::{AppState, Page};
 use crate::case::Channel;
@@ -22,6 +22,7 @@ use crate::store::payments::{self, Payment};
 pub async fn upsert(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -53,6 +54,7 @@ pub async fn upsert(
 pub async fn put(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
@@ -92,6 +94,7 @@ pub async fn put(
 pub async fn get(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     app.read(move |conn| debtors::get(conn, scope.id, &id))
@@ -156,6 +159,7 @@ fn channel(name: &str) -> Result<Channel, Problem> {
 pub async fn opt_out(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let channel = channel(&name)?;
@@ -176,6 +180,7 @@ pub async fn opt_out(
 pub async fn opt_in(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let channel = channel(&name)?;
@@ -196,6 +201,7 @@ pub async fn opt_in(
 pub async fn payments(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     app.read(move |conn| payments::list_for_debtor(conn, scope.id, &id))

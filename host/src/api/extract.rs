@@ -210,23 +210,72 @@ pub fn json_at<'a, T: serde::Deserialize<'a>>(
     prefix: &str,
 ) -> Result<T, Vec<FieldError>> {
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = match path.as_str() {
-            "." | "" => prefix.trim_end_matches('.').to_owned(),
-            path => format!("{prefix}{path}"),
-        };
-        let field = if field.is_empty() {
-            "body".to_owned()
+        let message = clean_serde_message(&inner.to_string());
+        // A syntax error has no field ("?"); a missing field is reported by
+        // serde on its parent, so name the field from the message.
+        let field = if inner.is_syntax() || inner.is_eof() {
+            body_field(prefix)
         } else {
-            field
+            match (path.as_str(), missing_field(&message)) {
+                (".", Some(name)) => format!("{prefix}{name}"),
+                (path, Some(name)) if path != "?" => format!("{prefix}{path}.{name}"),
+                ("." | "" | "?", _) => body_field(prefix),
+                (path, _) => format!("{prefix}{path}"),
+            }
         };
+        vec![FieldError::new(field, message)]
+    })?;
+    // Anything after the value is an error too, not something to ignore.
+    deserializer.end().map_err(|e| {
         vec![FieldError::new(
-            field,
-            clean_serde_message(&inner.to_string()),
+            body_field(prefix),
+            clean_serde_message(&e.to_string()),
         )]
-    })
+    })?;
+    Ok(value)
+}
+
+fn body_field(prefix: &str) -> String {
+    let field = prefix.trim_end_matches('.');
+    if field.is_empty() {
+        "body".to_owned()
+    } else {
+        field.to_owned()
+    }
+}
+
+/// The field named by serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// Refuses a query string on routes that take no parameters.
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        match parts.uri.query() {
+            None | Some("") => Ok(NoQuery),
+            Some(query) => {
+                let name = query
+                    .split('&')
+                    .next()
+                    .and_then(|p| p.split('=').next())
+                    .unwrap_or(query);
+                Err(Problem::field(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-query",
+                    name,
+                    "this route takes no query parameters",
+                ))
+            }
+        }
+    }
 }
 
 /// Parses the query string into `T`, naming the parameter at fault.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::extract::{self, IdempotencyKey, TenantScope};
+use super::extract::{self, IdempotencyKey, NoQuery, TenantScope};
 use super::problem::Problem;
 use super::{AppState, BULK_MAX_ITEMS, Page};
 use crate::store::invoices::{
@@ -25,6 +25,7 @@ use crate::store::{FieldError, StoreError};
 pub async fn create(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -68,6 +69,7 @@ pub async fn create(
 pub async fn bulk_ingest(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
@@ -77,9 +79,13 @@ pub async fn bulk_ingest(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    let items = match essence {
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => parse_ndjson(&body)?,
-        "application/json" => parse_array(&body)?,
+    // For NDJSON an item's index is its line number minus one.
+    let (items, lines) = match essence {
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+            let (items, lines) = parse_ndjson(&body)?;
+            (items, Some(lines))
+        }
+        "application/json" => (parse_array(&body)?, None),
         other => {
             return Err(Problem::field(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -108,7 +114,12 @@ pub async fn bulk_ingest(
         key,
         &[b"POST /v1/invoices/bulk", &body],
         move |conn, now| {
-            let outcome = invoices::create_many(conn, tenant, items, now)?;
+            let mut outcome = invoices::create_many(conn, tenant, items, now)?;
+            if let Some(lines) = &lines {
+                for error in &mut outcome.errors {
+                    error.index = lines.get(error.index).copied().unwrap_or(error.index);
+                }
+            }
             metrics
                 .invoices_created
                 .fetch_add(outcome.created as u64, Relaxed);
@@ -133,26 +144,27 @@ fn parse_array(body: &[u8]) -> Result<Parsed, Problem> {
         return Ok(items.into_iter().map(Ok).collect());
     }
     let raw: Vec<&serde_json::value::RawValue> = extract::json(body)?;
+    // Fields are named relative to the item; the report's `index` names it.
     Ok(raw
         .into_iter()
-        .enumerate()
-        .map(|(i, item)| extract::json_at(item.get().as_bytes(), &format!("[{i}].")))
+        .map(|item| extract::json_at(item.get().as_bytes(), ""))
         .collect())
 }
 
-fn parse_ndjson(body: &[u8]) -> Result<Parsed, Problem> {
-    let items: Parsed = body
+/// The items of an NDJSON body and, for each, its line index (from 0).
+fn parse_ndjson(body: &[u8]) -> Result<(Parsed, Vec<usize>), Problem> {
+    let (lines, items): (Vec<usize>, Parsed) = body
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(n, line)| extract::json_at(line, &format!("line {}: ", n + 1)))
-        .collect();
+        .map(|(n, line)| (n, extract::json_at(line, "")))
+        .unzip();
     if items.is_empty() {
         return Err(
             StoreError::invalid("body", "no invoices: send one JSON object per line").into(),
         );
     }
-    Ok(items)
+    Ok((items, lines))
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices",
@@ -161,6 +173,7 @@ fn parse_ndjson(body: &[u8]) -> Result<Parsed, Problem> {
 pub async fn get(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let today = app.clock.now().date_naive();
@@ -214,6 +227,16 @@ pub async fn list(
             )
         })?);
     }
+    if let Some(code) = &params.currency
+        && crate::money::Currency::from_code(code).is_none()
+    {
+        return Err(Problem::field(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "currency",
+            format!("{code:?} is not an ISO 4217 code"),
+        ));
+    }
     let filter = InvoiceFilter {
         statuses,
         overdue: params.overdue,
@@ -250,16 +273,24 @@ pub struct VoidInvoice {
 pub async fn void(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let input: VoidInvoice = extract::json(&body)?;
     let tenant = scope.id;
-    app.write(scope.scope(), None, &[], move |conn, now| {
-        Ok((
-            StatusCode::OK,
-            invoices::void(conn, tenant, &id, &input.reason, now)?,
-        ))
-    })
+    let request = format!("POST /v1/invoices/{id}/void");
+    app.write(
+        scope.scope(),
+        key,
+        &[request.as_bytes(), &body],
+        move |conn, now| {
+            Ok((
+                StatusCode::OK,
+                invoices::void(conn, tenant, &id, &input.reason, now)?,
+            ))
+        },
+    )
     .await
 }

@@ -223,13 +223,21 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(|request, next| {
+            read_body(request, next, BODY_LIMIT)
+        }))
         .split_for_parts();
     // Bulk ingest has its own, larger body limit; its path is documented too.
     openapi.merge(bulk_doc);
     let document = openapi.clone();
     let served = Arc::new(openapi);
+    let bulk = bulk
+        .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(|request, next| {
+            read_body(request, next, BULK_BODY_LIMIT)
+        }));
     let app = api
-        .merge(bulk.layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
+        .merge(bulk)
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -245,6 +253,33 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .with_state(state);
     (app, document)
+}
+
+/// Reads the whole request body (up to `limit`) before the handler runs.
+/// A request refused early (no key, wrong role, no such method) would
+/// otherwise leave its body unread, and the connection could be reset
+/// under a client still sending it, losing the answer.
+async fn read_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Err(_) => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("the request body is larger than this route accepts ({limit} bytes)"),
+        )
+        .into_response(),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; in-flight

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::AppState;
-use super::extract::{self, IdempotencyKey, TenantScope};
+use super::extract::{self, IdempotencyKey, NoQuery, TenantScope};
 use super::problem::Problem;
 use crate::store::payments::{self, NewPayment, NewRefund, Payment, Refund};
 
@@ -19,6 +19,7 @@ use crate::store::payments::{self, NewPayment, NewRefund, Payment, Refund};
 pub async fn record(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -49,6 +50,7 @@ pub async fn record(
 pub async fn get(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     app.read(move |conn| payments::get(conn, scope.id, &id))
@@ -62,6 +64,7 @@ pub async fn get(
 pub async fn refund(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::AppState;
-use super::extract::{self, IdempotencyKey, Operator, TenantScope};
+use super::extract::{self, IdempotencyKey, NoQuery, Operator, TenantScope};
 use super::problem::Problem;
 use crate::store::StoreError;
 use crate::store::tenants::{self, ApiKey, CreatedKey, Role, Tenant};
@@ -35,6 +35,7 @@ pub struct NewKey {
 pub async fn create(
     State(app): State<AppState>,
     Operator(_): Operator,
+    _: NoQuery,
     IdempotencyKey(key): IdempotencyKey,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -61,6 +62,7 @@ pub async fn list(State(app): State<AppState>, Operator(_): Operator) -> Result<
 pub async fn create_key_for(
     State(app): State<AppState>,
     Operator(_): Operator,
+    _: NoQuery,
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -92,6 +94,7 @@ pub async fn create_key_for(
 pub async fn create_key(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     body: Bytes,
 ) -> Result<Response, Problem> {
     scope.require_admin()?;
@@ -115,6 +118,7 @@ pub async fn create_key(
 pub async fn list_keys(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
 ) -> Result<Response, Problem> {
     scope.require_admin()?;
     let slug = scope.slug.clone();
@@ -132,6 +136,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(app): State<AppState>,
     scope: TenantScope,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     scope.require_admin()?;

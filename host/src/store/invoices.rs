@@ -364,7 +364,8 @@ pub enum Outcome {
 /// One item of a bulk ingest that was not created.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkItemResult {
-    /// Position in the request, from 0 (for NDJSON, the line number minus 1).
+    /// Position in the request from 0: the array index, or for NDJSON the
+    /// line number minus 1.
     pub index: usize,
     pub external_id: Option<String>,
     pub outcome: Outcome,

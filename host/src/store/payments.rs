@@ -468,6 +468,12 @@ pub fn refund(
             ),
         ));
     }
+    if (refunded_on - now.date_naive()).num_days() > 1 {
+        return Err(StoreError::invalid(
+            "refunded_on",
+            format!("{refunded_on} is in the future"),
+        ));
+    }
     if refunded_on < payment.received_on {
         return Err(StoreError::invalid(
             "refunded_on",
