@@ -1,0 +1,731 @@
+//! Guardrails: the host's rules that no strategy can break. A strategy's
+//! plan is valid (checked by `plan::validate`); here each action meets the
+//! tenant's policy and the debtor's situation, and is kept, moved or
+//! suppressed, always with the reasons, which the engine records on the
+//! debtor's timeline.
+//!
+//! Pure functions of their inputs: the same facts give the same verdict, so
+//! the scheduler can apply them when it plans and the dispatcher again just
+//! before it sends (a payment that landed in between suppresses the message).
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::case::Channel;
+use crate::plan::{Discount, Fee, Reminder};
+use crate::store::invoices::InvoiceStatus;
+
+/// Hours of the day (local to the debtor) when a channel may be used:
+/// from `start` (inclusive) to `end` (exclusive), 0–24.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// A tenant's policy. Every field has the default shown in the docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Calls only in this local window (default 08–21).
+    pub call_hours: Option<Window>,
+    /// SMS only in this local window (default 08–21).
+    pub sms_hours: Option<Window>,
+    /// Email only in this local window (default: any time).
+    pub email_hours: Option<Window>,
+    /// Letters only in this local window (default: any time).
+    pub letter_hours: Option<Window>,
+    /// Call attempts per rolling 7 days (default 7).
+    pub max_calls_per_week: usize,
+    /// SMS per rolling 7 days (default 3).
+    pub max_sms_per_week: usize,
+    /// Contacts per channel per local day (default 1).
+    pub max_per_channel_per_day: usize,
+    /// Fees on one invoice, in all, at most this share of its amount, in
+    /// basis points (default 1,500 = 15%).
+    pub max_fee_bp: u32,
+    /// Largest early-payment discount, basis points (default 1,000 = 10%).
+    pub max_discount_bp: u16,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            call_hours: Some(Window { start: 8, end: 21 }),
+            sms_hours: Some(Window { start: 8, end: 21 }),
+            email_hours: None,
+            letter_hours: None,
+            max_calls_per_week: 7,
+            max_sms_per_week: 3,
+            max_per_channel_per_day: 1,
+            max_fee_bp: 1_500,
+            max_discount_bp: 1_000,
+        }
+    }
+}
+
+impl Policy {
+    fn window(&self, channel: Channel) -> Option<Window> {
+        match channel {
+            Channel::Call => self.call_hours,
+            Channel::Sms => self.sms_hours,
+            Channel::Email => self.email_hours,
+            Channel::Letter => self.letter_hours,
+        }
+    }
+
+    fn weekly_cap(&self, channel: Channel) -> Option<usize> {
+        match channel {
+            Channel::Call => Some(self.max_calls_per_week),
+            Channel::Sms => Some(self.max_sms_per_week),
+            Channel::Email | Channel::Letter => None,
+        }
+    }
+
+    /// Checks the policy itself; each problem names its field.
+    pub fn problems(&self) -> Vec<crate::store::FieldError> {
+        use crate::store::FieldError;
+        let mut problems = Vec::new();
+        for (field, window) in [
+            ("call_hours", self.call_hours),
+            ("sms_hours", self.sms_hours),
+            ("email_hours", self.email_hours),
+            ("letter_hours", self.letter_hours),
+        ] {
+            if let Some(w) = window
+                && !(w.start < w.end && w.end <= 24)
+            {
+                problems.push(FieldError::new(field, "start before end, within 0-24"));
+            }
+        }
+        if self.max_per_channel_per_day == 0 {
+            problems.push(FieldError::new("max_per_channel_per_day", "at least 1"));
+        }
+        if self.max_fee_bp > 10_000 {
+            problems.push(FieldError::new("max_fee_bp", "at most 10000 (100%)"));
+        }
+        if self.max_discount_bp > 10_000 {
+            problems.push(FieldError::new("max_discount_bp", "at most 10000 (100%)"));
+        }
+        problems
+    }
+}
+
+/// What the guardrails know of one invoice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvoiceFacts {
+    pub id: String,
+    pub status: InvoiceStatus,
+    pub amount: i64,
+    /// Fees already charged on it, minor units.
+    pub fees: i64,
+    /// A pending promise to pay covers it until this date.
+    pub promised_until: Option<NaiveDate>,
+    /// Contact about it is deferred until this date.
+    pub deferred_until: Option<NaiveDate>,
+}
+
+/// What the guardrails know of the debtor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DebtorFacts {
+    pub time_zone: Tz,
+    /// Channels the debtor has contact details for.
+    pub reachable: Vec<Channel>,
+    /// Channels the debtor opted out of.
+    pub opted_out: Vec<Channel>,
+    pub invoices: Vec<InvoiceFacts>,
+    /// Contacts already sent or scheduled: when, and on which channel.
+    pub contacts: Vec<(DateTime<Utc>, Channel)>,
+}
+
+/// Why an action was moved or suppressed; recorded on the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "rule", rename_all = "kebab-case")]
+pub enum Reason {
+    /// These invoices are paid, void or written off: never chased.
+    Settled { invoice_ids: Vec<String> },
+    /// These invoices are disputed: paused until the dispute is resolved.
+    Disputed { invoice_ids: Vec<String> },
+    /// A promise to pay covers these invoices until a date.
+    Promised {
+        invoice_ids: Vec<String>,
+        until: NaiveDate,
+    },
+    /// Contact about these invoices is deferred until a date.
+    Deferred {
+        invoice_ids: Vec<String>,
+        until: NaiveDate,
+    },
+    /// The debtor has no contact details for the channel.
+    NoContact { channel: Channel },
+    /// The debtor opted out of the channel.
+    OptedOut { channel: Channel },
+    /// Outside the channel's hours in the debtor's zone.
+    QuietHours {
+        channel: Channel,
+        local_time: String,
+    },
+    /// The channel was already used the maximum times that local day.
+    DailyCap { channel: Channel, limit: usize },
+    /// The channel was already used the maximum times in 7 days.
+    WeeklyCap { channel: Channel, limit: usize },
+    /// A fee beyond the cap was reduced (or refused).
+    FeeCap {
+        invoice_id: String,
+        requested: i64,
+        allowed: i64,
+    },
+    /// A discount beyond the cap was reduced.
+    DiscountCap { requested_bp: u16, allowed_bp: u16 },
+    /// No time within the horizon satisfies every rule.
+    NoSlot { channel: Channel },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Settled { invoice_ids } => write!(
+                f,
+                "{} settled (paid, void or written off)",
+                invoice_ids.join(", ")
+            ),
+            Reason::Disputed { invoice_ids } => {
+                write!(f, "{} disputed: paused", invoice_ids.join(", "))
+            }
+            Reason::Promised { invoice_ids, until } => write!(
+                f,
+                "{} promised to be paid by {until}",
+                invoice_ids.join(", ")
+            ),
+            Reason::Deferred { invoice_ids, until } => {
+                write!(f, "{} deferred until {until}", invoice_ids.join(", "))
+            }
+            Reason::NoContact { channel } => {
+                write!(f, "no {} contact for this debtor", channel.as_str())
+            }
+            Reason::OptedOut { channel } => {
+                write!(f, "the debtor opted out of {}", channel.as_str())
+            }
+            Reason::QuietHours {
+                channel,
+                local_time,
+            } => write!(
+                f,
+                "{local_time} local is outside {} hours",
+                channel.as_str()
+            ),
+            Reason::DailyCap { channel, limit } => write!(
+                f,
+                "{} already used {limit} time(s) that day",
+                channel.as_str()
+            ),
+            Reason::WeeklyCap { channel, limit } => write!(
+                f,
+                "{} already used {limit} time(s) in 7 days",
+                channel.as_str()
+            ),
+            Reason::FeeCap {
+                invoice_id,
+                requested,
+                allowed,
+            } => {
+                write!(
+                    f,
+                    "fee on {invoice_id} capped: {requested} requested, {allowed} allowed"
+                )
+            }
+            Reason::DiscountCap {
+                requested_bp,
+                allowed_bp,
+            } => write!(
+                f,
+                "discount capped at {allowed_bp} bp ({requested_bp} requested)"
+            ),
+            Reason::NoSlot { channel } => write!(
+                f,
+                "no time for {} within the rules in the next 30 days",
+                channel.as_str()
+            ),
+        }
+    }
+}
+
+/// The outcome for one action: what to do (if anything) and why it differs
+/// from what the strategy asked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict<T> {
+    /// The action as it may be carried out; `None`: suppressed.
+    pub action: Option<T>,
+    /// Every rule that changed it, in the order applied.
+    pub reasons: Vec<Reason>,
+}
+
+impl<T> Verdict<T> {
+    fn suppressed(mut reasons: Vec<Reason>, reason: Reason) -> Self {
+        reasons.push(reason);
+        Verdict {
+            action: None,
+            reasons,
+        }
+    }
+}
+
+/// How far ahead a reminder may be moved before it is given up.
+const MAX_SHIFT_DAYS: i64 = 30;
+
+/// The start of `date` at `hour` local, as UTC (the earliest valid instant
+/// when the hour falls in a DST gap).
+fn local_instant(zone: Tz, date: NaiveDate, hour: u32) -> DateTime<Utc> {
+    let mut naive =
+        date.and_time(NaiveTime::from_hms_opt(hour.min(23), 0, 0).unwrap_or(NaiveTime::MIN));
+    for _ in 0..4 {
+        if let Some(at) = zone.from_local_datetime(&naive).earliest() {
+            return at.with_timezone(&Utc);
+        }
+        naive += Duration::minutes(30);
+    }
+    Utc.from_utc_datetime(&naive)
+}
+
+impl Policy {
+    /// Applies every rule to a reminder.
+    pub fn reminder(&self, facts: &DebtorFacts, reminder: &Reminder) -> Verdict<Reminder> {
+        let mut reasons = Vec::new();
+        let mut kept: Vec<String> = Vec::new();
+        let (mut settled, mut disputed) = (Vec::new(), Vec::new());
+        let mut not_before: Option<(NaiveDate, Reason)> = None;
+        for id in &reminder.invoice_ids {
+            let Some(invoice) = facts.invoices.iter().find(|i| &i.id == id) else {
+                settled.push(id.clone());
+                continue;
+            };
+            match invoice.status {
+                InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff => {
+                    settled.push(id.clone())
+                }
+                InvoiceStatus::Disputed => disputed.push(id.clone()),
+                _ => kept.push(id.clone()),
+            }
+            // The latest promise or deferral among the kept invoices wins.
+            for (until, reason) in [
+                (invoice.promised_until, "promised"),
+                (invoice.deferred_until, "deferred"),
+            ] {
+                let Some(until) = until else { continue };
+                if !kept.contains(id) || not_before.as_ref().is_some_and(|(d, _)| *d >= until) {
+                    continue;
+                }
+                let invoice_ids = vec![id.clone()];
+                let reason = if reason == "promised" {
+                    Reason::Promised { invoice_ids, until }
+                } else {
+                    Reason::Deferred { invoice_ids, until }
+                };
+                not_before = Some((until, reason));
+            }
+        }
+        if !settled.is_empty() {
+            reasons.push(Reason::Settled {
+                invoice_ids: settled,
+            });
+        }
+        if !disputed.is_empty() {
+            reasons.push(Reason::Disputed {
+                invoice_ids: disputed,
+            });
+        }
+        if kept.is_empty() {
+            return Verdict {
+                action: None,
+                reasons,
+            };
+        }
+        let channel = reminder.channel;
+        if !facts.reachable.contains(&channel) {
+            return Verdict::suppressed(reasons, Reason::NoContact { channel });
+        }
+        if facts.opted_out.contains(&channel) {
+            return Verdict::suppressed(reasons, Reason::OptedOut { channel });
+        }
+        let zone = facts.time_zone;
+        let mut at = reminder.send_at;
+        if let Some((until, reason)) = not_before {
+            // Contact resumes the day after the promised or deferred date.
+            let resume = local_instant(
+                zone,
+                until + Duration::days(1),
+                self.window(channel).map_or(9, |w| w.start.max(9)),
+            );
+            if at < resume {
+                at = resume;
+                reasons.push(reason);
+            }
+        }
+        let limit = reminder.send_at + Duration::days(MAX_SHIFT_DAYS);
+        // Move forward until every time rule holds; each move only goes later.
+        while at <= limit {
+            let local = at.with_timezone(&zone);
+            if let Some(w) = self.window(channel) {
+                let hour = local.hour();
+                if hour < w.start || hour >= w.end {
+                    let day = if hour < w.start {
+                        local.date_naive()
+                    } else {
+                        local.date_naive() + Duration::days(1)
+                    };
+                    reasons.push(Reason::QuietHours {
+                        channel,
+                        local_time: local.format("%H:%M").to_string(),
+                    });
+                    at = local_instant(zone, day, w.start);
+                    continue;
+                }
+            }
+            let same_day = facts
+                .contacts
+                .iter()
+                .filter(|(t, c)| {
+                    *c == channel && t.with_timezone(&zone).date_naive() == local.date_naive()
+                })
+                .count();
+            if same_day >= self.max_per_channel_per_day {
+                reasons.push(Reason::DailyCap {
+                    channel,
+                    limit: self.max_per_channel_per_day,
+                });
+                at = local_instant(
+                    zone,
+                    local.date_naive() + Duration::days(1),
+                    self.window(channel).map_or(0, |w| w.start),
+                );
+                continue;
+            }
+            if let Some(cap) = self.weekly_cap(channel) {
+                let mut recent: Vec<DateTime<Utc>> = facts
+                    .contacts
+                    .iter()
+                    .filter(|(t, c)| *c == channel && *t > at - Duration::days(7) && *t <= at)
+                    .map(|(t, _)| *t)
+                    .collect();
+                if recent.len() >= cap {
+                    recent.sort();
+                    // The earliest moment one of them leaves the window.
+                    let freed =
+                        recent[recent.len() - cap] + Duration::days(7) + Duration::seconds(1);
+                    reasons.push(Reason::WeeklyCap {
+                        channel,
+                        limit: cap,
+                    });
+                    at = freed.max(at + Duration::seconds(1));
+                    continue;
+                }
+            }
+            let mut moved = reminder.clone();
+            moved.invoice_ids = kept;
+            moved.send_at = at;
+            reasons.dedup();
+            return Verdict {
+                action: Some(moved),
+                reasons,
+            };
+        }
+        reasons.dedup();
+        Verdict::suppressed(reasons, Reason::NoSlot { channel })
+    }
+
+    /// Caps a fee so that the invoice's fees stay within `max_fee_bp` of its amount.
+    pub fn fee(&self, facts: &DebtorFacts, fee: &Fee) -> Verdict<Fee> {
+        let Some(invoice) = facts.invoices.iter().find(|i| i.id == fee.invoice_id) else {
+            return Verdict::suppressed(
+                Vec::new(),
+                Reason::Settled {
+                    invoice_ids: vec![fee.invoice_id.clone()],
+                },
+            );
+        };
+        if !invoice.status.is_owed() {
+            return Verdict::suppressed(
+                Vec::new(),
+                Reason::Settled {
+                    invoice_ids: vec![fee.invoice_id.clone()],
+                },
+            );
+        }
+        let cap = (i128::from(invoice.amount) * i128::from(self.max_fee_bp) / 10_000) as i64;
+        let allowed = (cap - invoice.fees).clamp(0, fee.amount);
+        if allowed == fee.amount {
+            return Verdict {
+                action: Some(fee.clone()),
+                reasons: Vec::new(),
+            };
+        }
+        let reason = Reason::FeeCap {
+            invoice_id: fee.invoice_id.clone(),
+            requested: fee.amount,
+            allowed,
+        };
+        if allowed == 0 {
+            return Verdict::suppressed(Vec::new(), reason);
+        }
+        let mut capped = fee.clone();
+        capped.amount = allowed;
+        Verdict {
+            action: Some(capped),
+            reasons: vec![reason],
+        }
+    }
+
+    /// Caps a discount at `max_discount_bp` and drops settled invoices.
+    pub fn discount(&self, facts: &DebtorFacts, discount: &Discount) -> Verdict<Discount> {
+        let mut reasons = Vec::new();
+        let (kept, settled): (Vec<String>, Vec<String>) =
+            discount.invoice_ids.iter().cloned().partition(|id| {
+                facts
+                    .invoices
+                    .iter()
+                    .any(|i| &i.id == id && i.status.is_owed())
+            });
+        if !settled.is_empty() {
+            reasons.push(Reason::Settled {
+                invoice_ids: settled,
+            });
+        }
+        if kept.is_empty() {
+            return Verdict {
+                action: None,
+                reasons,
+            };
+        }
+        let mut capped = discount.clone();
+        capped.invoice_ids = kept;
+        if discount.percent_bp > self.max_discount_bp {
+            capped.percent_bp = self.max_discount_bp;
+            reasons.push(Reason::DiscountCap {
+                requested_bp: discount.percent_bp,
+                allowed_bp: self.max_discount_bp,
+            });
+        }
+        Verdict {
+            action: Some(capped),
+            reasons,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::Tone;
+    use crate::plan::FeeKind;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn invoice(id: &str, status: InvoiceStatus) -> InvoiceFacts {
+        InvoiceFacts {
+            id: id.into(),
+            status,
+            amount: 100_00,
+            fees: 0,
+            promised_until: None,
+            deferred_until: None,
+        }
+    }
+
+    fn facts() -> DebtorFacts {
+        DebtorFacts {
+            time_zone: "Europe/Berlin".parse().unwrap(),
+            reachable: Channel::ALL.to_vec(),
+            opted_out: vec![],
+            invoices: vec![
+                invoice("a", InvoiceStatus::Open),
+                invoice("b", InvoiceStatus::Open),
+            ],
+            contacts: vec![],
+        }
+    }
+
+    fn remind(channel: Channel, send_at: &str, ids: &[&str]) -> Reminder {
+        Reminder {
+            channel,
+            tone: Tone::Firm,
+            invoice_ids: ids.iter().map(|s| s.to_string()).collect(),
+            send_at: at(send_at),
+            template: None,
+        }
+    }
+
+    #[test]
+    fn a_reminder_within_every_rule_goes_as_planned() {
+        let r = remind(Channel::Sms, "2026-06-01T10:00:00Z", &["a"]);
+        let v = Policy::default().reminder(&facts(), &r);
+        assert_eq!(v.action, Some(r));
+        assert!(v.reasons.is_empty());
+    }
+
+    #[test]
+    fn settled_and_disputed_invoices_are_dropped_and_alone_suppress() {
+        let mut f = facts();
+        f.invoices[0].status = InvoiceStatus::Paid;
+        f.invoices[1].status = InvoiceStatus::Disputed;
+        let v = Policy::default().reminder(
+            &f,
+            &remind(Channel::Email, "2026-06-01T10:00:00Z", &["a", "b"]),
+        );
+        assert_eq!(v.action, None);
+        assert_eq!(
+            v.reasons,
+            [
+                Reason::Settled {
+                    invoice_ids: vec!["a".into()]
+                },
+                Reason::Disputed {
+                    invoice_ids: vec!["b".into()]
+                }
+            ]
+        );
+        f.invoices[1].status = InvoiceStatus::Open;
+        let v = Policy::default().reminder(
+            &f,
+            &remind(Channel::Email, "2026-06-01T10:00:00Z", &["a", "b"]),
+        );
+        assert_eq!(v.action.unwrap().invoice_ids, ["b"]);
+    }
+
+    #[test]
+    fn sms_at_night_local_time_moves_to_eight_the_next_morning() {
+        // 21:30 in Berlin (CEST, UTC+2) is 19:30 UTC.
+        let v = Policy::default().reminder(
+            &facts(),
+            &remind(Channel::Sms, "2026-06-01T19:30:00Z", &["a"]),
+        );
+        assert_eq!(v.action.unwrap().send_at, at("2026-06-02T06:00:00Z"));
+        assert!(
+            matches!(&v.reasons[0], Reason::QuietHours { local_time, .. } if local_time == "21:30")
+        );
+        // Email has no quiet hours by default.
+        let v = Policy::default().reminder(
+            &facts(),
+            &remind(Channel::Email, "2026-06-01T01:00:00Z", &["a"]),
+        );
+        assert!(v.reasons.is_empty());
+    }
+
+    #[test]
+    fn one_contact_per_channel_per_local_day() {
+        let mut f = facts();
+        f.contacts
+            .push((at("2026-06-01T07:00:00Z"), Channel::Email));
+        let v =
+            Policy::default().reminder(&f, &remind(Channel::Email, "2026-06-01T15:00:00Z", &["a"]));
+        // Next local day in Berlin starts 22:00 UTC.
+        assert_eq!(v.action.unwrap().send_at, at("2026-06-01T22:00:00Z"));
+        assert_eq!(
+            v.reasons,
+            [Reason::DailyCap {
+                channel: Channel::Email,
+                limit: 1
+            }]
+        );
+        // Another channel the same day is fine.
+        assert!(
+            Policy::default()
+                .reminder(&f, &remind(Channel::Sms, "2026-06-01T15:00:00Z", &["a"]))
+                .reasons
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn three_sms_in_seven_days_push_the_fourth_past_the_window() {
+        let mut f = facts();
+        for day in ["2026-06-01", "2026-06-02", "2026-06-03"] {
+            f.contacts
+                .push((at(&format!("{day}T10:00:00Z")), Channel::Sms));
+        }
+        let v =
+            Policy::default().reminder(&f, &remind(Channel::Sms, "2026-06-04T10:00:00Z", &["a"]));
+        let moved = v.action.unwrap().send_at;
+        assert!(moved > at("2026-06-08T10:00:00Z"), "{moved}");
+        assert!(v.reasons.contains(&Reason::WeeklyCap {
+            channel: Channel::Sms,
+            limit: 3
+        }));
+        // And then it is within quiet hours and the daily cap.
+        let local = moved.with_timezone(&"Europe/Berlin".parse::<Tz>().unwrap());
+        assert!((8..21).contains(&local.hour()));
+    }
+
+    #[test]
+    fn promises_and_deferrals_hold_contact_until_the_day_after() {
+        let mut f = facts();
+        f.invoices[0].promised_until = Some("2026-06-10".parse().unwrap());
+        let v =
+            Policy::default().reminder(&f, &remind(Channel::Email, "2026-06-05T10:00:00Z", &["a"]));
+        // 09:00 Berlin on the 11th.
+        assert_eq!(v.action.unwrap().send_at, at("2026-06-11T07:00:00Z"));
+        assert!(matches!(v.reasons[0], Reason::Promised { .. }));
+    }
+
+    #[test]
+    fn missing_or_refused_channels_suppress() {
+        let mut f = facts();
+        f.reachable = vec![Channel::Email];
+        let v =
+            Policy::default().reminder(&f, &remind(Channel::Sms, "2026-06-01T10:00:00Z", &["a"]));
+        assert_eq!(
+            (v.action, v.reasons),
+            (
+                None,
+                vec![Reason::NoContact {
+                    channel: Channel::Sms
+                }]
+            )
+        );
+        f.opted_out = vec![Channel::Email];
+        let v =
+            Policy::default().reminder(&f, &remind(Channel::Email, "2026-06-01T10:00:00Z", &["a"]));
+        assert_eq!(
+            v.reasons,
+            [Reason::OptedOut {
+                channel: Channel::Email
+            }]
+        );
+    }
+
+    #[test]
+    fn fees_and_discounts_are_capped() {
+        let mut f = facts();
+        f.invoices[0].fees = 10_00;
+        let fee = Fee {
+            invoice_id: "a".into(),
+            kind: FeeKind::LateFee,
+            amount: 10_00,
+            reason: "late".into(),
+        };
+        let v = Policy::default().fee(&f, &fee);
+        assert_eq!(v.action.unwrap().amount, 5_00);
+        f.invoices[0].fees = 15_00;
+        assert_eq!(Policy::default().fee(&f, &fee).action, None);
+        let discount = Discount {
+            invoice_ids: vec!["a".into()],
+            percent_bp: 2_500,
+            until: "2026-07-01".parse().unwrap(),
+        };
+        let v = Policy::default().discount(&f, &discount);
+        assert_eq!(v.action.unwrap().percent_bp, 1_000);
+    }
+
+    #[test]
+    fn a_local_hour_in_a_dst_gap_lands_on_the_first_valid_instant() {
+        // 2026-03-29 02:00 does not exist in Berlin.
+        let zone: Tz = "Europe/Berlin".parse().unwrap();
+        let moved = local_instant(zone, "2026-03-29".parse().unwrap(), 2);
+        assert_eq!(moved, at("2026-03-29T01:00:00Z"));
+    }
+}
