@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 35] = [
+const ROUTES: [(&str, &str); 36] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -29,6 +29,7 @@ const ROUTES: [(&str, &str); 35] = [
     ("DELETE", "/v1/debtors/{id}/opt-outs/{channel}"),
     ("GET", "/v1/debtors/{id}/payments"),
     ("GET", "/v1/debtors/{id}/timeline"),
+    ("GET", "/v1/debtors/{id}/case"),
     ("POST", "/v1/invoices"),
     ("GET", "/v1/invoices"),
     ("POST", "/v1/invoices/bulk"),
@@ -1979,6 +1980,7 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("opt A's debtor out", "PUT /v1/debtors/a-debtor/opt-outs/email", None, NotFound),
         attempt("opt A's debtor in", "DELETE /v1/debtors/a-debtor/opt-outs/email", None, NotFound),
         attempt("read A's debtor's payments", "GET /v1/debtors/a-debtor/payments", None, NotFound),
+        attempt("read A's debtor's case", "GET /v1/debtors/a-debtor/case", None, NotFound),
         attempt("read A's debtor's timeline", "GET /v1/debtors/a-debtor/timeline", None, NotFound),
         attempt("list debtors", "GET /v1/debtors", None, NothingOfA),
         attempt("list debtors by A's tag", "GET /v1/debtors?tag=a-secret-tag", None, NothingOfA),
@@ -2786,4 +2788,61 @@ fn bug_unknown_query_parameters_are_refused_everywhere() {
     client
         .get("/v1/debtors/c-1/payments?sort=amount")
         .assert_problem(400, Some("sort"));
+}
+
+#[test]
+fn a_debtors_case_from_the_api_runs_in_a_strategy() {
+    let server = Server::start();
+    let (_, client) = server.tenant("acme");
+    let debtor = json!({
+        "external_id": "c-1", "name": "Acme GmbH", "email": "ap@acme.example",
+        "phone": "+4930123456", "time_zone": "Europe/Berlin", "language": "de"
+    });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    assert_eq!(
+        client
+            .put("/v1/debtors/c-1/opt-outs/sms", &json!({}))
+            .status,
+        200
+    );
+    let invoice = invoice_body("INV-7", "c-1", "EUR", 120_00, "2025-03-01", "2025-03-31");
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+
+    // Seven days after the due date, 09:00 UTC.
+    let case = ok(client.get("/v1/debtors/c-1/case?at=2025-04-07T09:00:00Z"));
+    assert_eq!(case["now"], "2025-04-07T09:00:00Z");
+    assert_eq!(case["debtor"]["channels"], json!(["email", "call"]));
+    assert_eq!(case["invoices"][0]["id"], "INV-7");
+    assert_eq!(case["invoices"][0]["open_amount"], 120_00);
+    client
+        .get("/v1/debtors/c-1/case?at=yesterday")
+        .assert_problem(400, Some("at"));
+    client
+        .get("/v1/debtors/nobody/case")
+        .assert_problem(404, None);
+
+    // The case file is what `dun plugin run` reads: the ladder's firm stage.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case.json");
+    std::fs::write(&path, case.to_string()).unwrap();
+    let out = support::dun()
+        .args(["plugin", "run", "ladder", "--case"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = run["plan"]["actions"].as_array().unwrap();
+    assert!(
+        actions.iter().any(|a| a["kind"] == "remind"
+            && a["tone"] == "firm"
+            && a["invoice_ids"] == json!(["INV-7"])),
+        "{run:#}"
+    );
+    // No SMS: the debtor opted out, so the case does not offer it.
+    assert!(actions.iter().all(|a| a["channel"] != "sms"), "{run:#}");
 }

@@ -207,3 +207,31 @@ pub async fn payments(
     app.read(move |conn| payments::list_for_debtor(conn, scope.id, &id))
         .await
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CaseParams {
+    /// The instant to build the case at (RFC 3339). Default: now.
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The case a strategy would see for this debtor: owed invoices, reachable
+/// channels, payment history. Save it and run a strategy on it with
+/// `dun plugin run STRATEGY --case FILE`.
+#[utoipa::path(get, path = "/v1/debtors/{id}/case", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id"), CaseParams),
+    responses((status = 200, description = "the case, as `dun plugin run --case` reads it", body = Object), (status = 404, body = Problem)))]
+pub async fn case(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    let params: CaseParams = extract::query(uri.query())?;
+    let at = params.at.unwrap_or_else(|| app.clock.now());
+    app.read(move |conn| {
+        crate::store::cases::build(conn, scope.id, &id, at, "default", serde_json::json!({}))
+    })
+    .await
+}

@@ -198,6 +198,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(debtors::get, debtors::put))
         .routes(routes!(debtors::opt_out, debtors::opt_in))
         .routes(routes!(debtors::payments))
+        .routes(routes!(debtors::case))
         .routes(routes!(reports::timeline))
         .routes(routes!(invoices::create, invoices::list))
         .routes(routes!(invoices::get))

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 
 pub mod aging;
 pub mod arrangements;
+pub mod cases;
 pub mod debtors;
 pub mod idempotency;
 mod ids;

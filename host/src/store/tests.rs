@@ -104,11 +104,23 @@ fn a_failing_write_undoes_only_itself_even_in_a_shared_transaction() {
         // Hold the writer until all three are queued, so that they share
         // one transaction.
         let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = std::sync::mpsc::channel::<()>();
         let held = tokio::spawn({
             let store = store.clone();
-            async move { store.write(move |_| Ok(gate.recv().is_ok())).await }
+            async move {
+                store
+                    .write(move |_| {
+                        let _ = started.send(());
+                        Ok(gate.recv().is_ok())
+                    })
+                    .await
+            }
         });
-        tokio::task::yield_now().await;
+        // Wait until the writer is inside the held job.
+        tokio::task::spawn_blocking(move || has_started.recv())
+            .await
+            .unwrap()
+            .unwrap();
         let good = tokio::spawn({
             let store = store.clone();
             async move {
@@ -433,5 +445,62 @@ fn idempotency_keys_replay_and_refuse_reuse() {
             .write_blocking(move |c| idempotency::expire(c, later))
             .unwrap(),
         1
+    );
+}
+
+#[test]
+fn the_case_shows_owed_invoices_reachable_channels_and_payment_habits() {
+    let (_dir, store, t) = setup();
+    let case = store
+        .write_blocking(move |c| {
+            let mut d = debtor("d1");
+            d.email = Some("ap@example.com".into());
+            d.phone = Some("+4915112345678".into());
+            debtors::upsert(c, t, &d, now())?;
+            debtors::set_opt_out(c, t, "d1", crate::case::Channel::Sms, true, "test", now())?;
+            invoices::create(c, t, invoice("paid-late", 10_00, "2026-03-01"), now())?;
+            invoices::create(c, t, invoice("open", 20_00, "2026-05-01"), now())?;
+            invoices::create(c, t, invoice("promised", 30_00, "2026-05-15"), now())?;
+            // Paid 10 days late, at 14:30 Berlin time (12:30 UTC), a Wednesday.
+            let mut p = payment(10_00, "2026-03-11", Some(vec![("paid-late", 10_00)]));
+            p.received_at = Some(Utc.with_ymd_and_hms(2026, 3, 11, 13, 30, 0).unwrap());
+            payments::record(c, t, &p, now())?;
+            let promise = NewPromise {
+                debtor_id: "d1".into(),
+                invoice_ids: Some(vec!["promised".into()]),
+                currency: "EUR".into(),
+                amount: 30_00,
+                promised_on: date("2026-06-20"),
+                note: None,
+            };
+            arrangements::make_promise(c, t, &promise, now())?;
+            cases::build(c, t, "d1", now(), "default", serde_json::json!({}))
+        })
+        .unwrap();
+    use crate::case::{Channel, InvoiceStatus as S};
+    assert_eq!(case.debtor.channels, [Channel::Email, Channel::Call]);
+    let owed: Vec<(&str, S, Option<NaiveDate>)> = case
+        .invoices
+        .iter()
+        .map(|i| (i.id.as_str(), i.status, i.promised_on))
+        .collect();
+    assert_eq!(
+        owed,
+        [
+            ("open", S::Open, None),
+            ("promised", S::Promised, Some(date("2026-06-20")))
+        ]
+    );
+    let h = &case.debtor.history;
+    assert_eq!(
+        (h.invoices_paid, h.paid_on_time, h.average_days_late),
+        (1, 0, 10.0)
+    );
+    // 13:30 UTC is 14:30 in Berlin (CET, UTC+1, before the March change).
+    assert_eq!(h.payments_by_hour[14], 1);
+    assert_eq!(h.payments_by_weekday[2], 1);
+    assert_eq!(
+        h.last_payment_at,
+        Some(Utc.with_ymd_and_hms(2026, 3, 11, 13, 30, 0).unwrap())
     );
 }
