@@ -757,3 +757,91 @@ fn verify(client: &Client, accepted: &BTreeMap<String, Value>) {
     };
     assert_eq!(total, (owed, owing), "aging total on 2024-12-31");
 }
+
+/// Writes acknowledged with a 2xx are on disk: the server is killed with
+/// SIGKILL while eight clients are writing, restarted on the same file, and
+/// every acknowledged invoice and payment is there.
+#[test]
+fn every_acknowledged_write_survives_a_kill() {
+    let mut server = Server::start();
+    let (_, client) = server.tenant("acme");
+    let debtor = json!({ "external_id": "d", "name": "D" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let acknowledged: Vec<(Vec<String>, Vec<String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|t| {
+                let client = client.clone();
+                scope.spawn(move || {
+                    let (mut invoices, mut payments) = (Vec::new(), Vec::new());
+                    for n in 0.. {
+                        let id = format!("k-{t}-{n}");
+                        let body = json!({
+                            "external_id": id, "debtor_id": "d", "currency": "EUR", "amount": 1000,
+                            "issued_on": "2024-01-01", "due_on": "2024-02-01",
+                        });
+                        let Some(reply) = client.try_request("POST", "/v1/invoices", Some(body.to_string().as_bytes()), &[]) else {
+                            break;
+                        };
+                        assert_eq!(reply.status, 201, "{reply:?}");
+                        invoices.push(id.clone());
+                        let pay = json!({
+                            "debtor_id": "d", "currency": "EUR", "amount": 400, "received_on": "2024-03-01",
+                            "allocations": [{ "invoice_id": id, "amount": 400 }],
+                        });
+                        let Some(reply) = client.try_request("POST", "/v1/payments", Some(pay.to_string().as_bytes()), &[]) else {
+                            break;
+                        };
+                        assert_eq!(reply.status, 201, "{reply:?}");
+                        payments.push(reply.body["id"].as_str().unwrap().to_owned());
+                    }
+                    (invoices, payments)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(700));
+        server.kill();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let invoices: Vec<&String> = acknowledged.iter().flat_map(|(i, _)| i).collect();
+    let payments: Vec<&String> = acknowledged.iter().flat_map(|(_, p)| p).collect();
+    assert!(
+        invoices.len() > 50,
+        "too few writes before the kill to mean anything: {}",
+        invoices.len()
+    );
+
+    let restarted = Server::start_on(&server.db);
+    let client = restarted.client(client.key().unwrap());
+    for id in &invoices {
+        let reply = client.get(&format!("/v1/invoices/{id}"));
+        assert_eq!(
+            reply.status, 200,
+            "acknowledged invoice {id} lost: {reply:?}"
+        );
+    }
+    for id in &payments {
+        let reply = client.get(&format!("/v1/payments/{id}"));
+        assert_eq!(
+            reply.status, 200,
+            "acknowledged payment {id} lost: {reply:?}"
+        );
+    }
+    // The balances agree with the payments that survived.
+    let all_payments = client.get("/v1/debtors/d/payments").body;
+    let mut paid: BTreeMap<String, i64> = BTreeMap::new();
+    for p in all_payments.as_array().unwrap() {
+        *paid
+            .entry(
+                p["allocations"][0]["invoice_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+            .or_default() += 400;
+    }
+    for invoice in list_invoices(&client) {
+        let id = invoice["id"].as_str().unwrap();
+        let expected = 1000 - paid.get(id).copied().unwrap_or(0);
+        assert_eq!(invoice["open_amount"], expected, "{invoice}");
+    }
+}

@@ -197,6 +197,19 @@ impl Client {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        self.try_request(method, path, body, headers)
+            .expect("HTTP exchange")
+    }
+
+    /// [`Client::request`], or `None` when the exchange itself fails (the
+    /// server is gone).
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Option<Reply> {
         let mut builder = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -215,7 +228,7 @@ impl Client {
         let request = builder
             .body(body.unwrap_or_default().to_vec())
             .expect("request");
-        let mut response = self.agent.run(request).expect("HTTP exchange");
+        let mut response = self.agent.run(request).ok()?;
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -235,12 +248,12 @@ impl Client {
             .read_to_string()
             .unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
+        Some(Reply {
             status,
             content_type,
             headers,
             body,
-        }
+        })
     }
 
     pub fn get(&self, path: &str) -> Reply {
