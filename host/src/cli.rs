@@ -305,17 +305,7 @@ fn import_invoices(
     );
     let rows = match import::read(file, &map, currency, chrono::Utc::now().date_naive()) {
         Ok(rows) => rows,
-        Err(problems) => {
-            eprintln!(
-                "{}: nothing imported; {} problem(s):",
-                file.display(),
-                problems.len()
-            );
-            for problem in problems.iter().take(50) {
-                eprintln!("  {}: {}", problem.field, problem.detail);
-            }
-            return Ok(ExitCode::from(1));
-        }
+        Err(problems) => return Ok(nothing_imported(file, &problems)),
     };
     let store = store.open()?;
     let report = import::import(&store, tenant, rows, time_zone, chrono::Utc::now());
@@ -325,19 +315,22 @@ fn import_invoices(
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
-        Err(crate::store::StoreError::Invalid(problems)) => {
-            eprintln!(
-                "{}: nothing imported; {} problem(s):",
-                file.display(),
-                problems.len()
-            );
-            for problem in problems.iter().take(50) {
-                eprintln!("  {}: {}", problem.field, problem.detail);
-            }
-            Ok(ExitCode::from(1))
-        }
+        Err(crate::store::StoreError::Invalid(problems)) => Ok(nothing_imported(file, &problems)),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Prints why a file was not imported (the first 50 problems); status 1.
+fn nothing_imported(file: &Path, problems: &[crate::store::FieldError]) -> ExitCode {
+    eprintln!(
+        "{}: nothing imported; {} problem(s):",
+        file.display(),
+        problems.len()
+    );
+    for problem in problems.iter().take(50) {
+        eprintln!("  {}: {}", problem.field, problem.detail);
+    }
+    ExitCode::from(1)
 }
 
 /// The bytes of a component file, or of the built-in strategy of that name.

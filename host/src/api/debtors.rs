@@ -162,15 +162,7 @@ pub async fn opt_out(
     _: NoQuery,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let channel = channel(&name)?;
-    let tenant = scope.id;
-    app.write(scope.scope(), None, &[], move |conn, now| {
-        Ok((
-            StatusCode::OK,
-            debtors::set_opt_out(conn, tenant, &id, channel, true, "api", now)?,
-        ))
-    })
-    .await
+    set_opt_out(app, scope, id, &name, true).await
 }
 
 /// The debtor allows a channel again.
@@ -183,12 +175,22 @@ pub async fn opt_in(
     _: NoQuery,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let channel = channel(&name)?;
+    set_opt_out(app, scope, id, &name, false).await
+}
+
+async fn set_opt_out(
+    app: AppState,
+    scope: TenantScope,
+    id: String,
+    name: &str,
+    opted_out: bool,
+) -> Result<Response, Problem> {
+    let channel = channel(name)?;
     let tenant = scope.id;
     app.write(scope.scope(), None, &[], move |conn, now| {
         Ok((
             StatusCode::OK,
-            debtors::set_opt_out(conn, tenant, &id, channel, false, "api", now)?,
+            debtors::set_opt_out(conn, tenant, &id, channel, opted_out, "api", now)?,
         ))
     })
     .await
