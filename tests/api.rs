@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 36] = [
+const ROUTES: [(&str, &str); 39] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -30,6 +30,9 @@ const ROUTES: [(&str, &str); 36] = [
     ("GET", "/v1/debtors/{id}/payments"),
     ("GET", "/v1/debtors/{id}/timeline"),
     ("GET", "/v1/debtors/{id}/case"),
+    ("POST", "/v1/debtors/{id}/evaluate"),
+    ("GET", "/v1/debtors/{id}/evaluations"),
+    ("GET", "/v1/evaluations/{id}"),
     ("POST", "/v1/invoices"),
     ("GET", "/v1/invoices"),
     ("POST", "/v1/invoices/bulk"),
@@ -1857,7 +1860,7 @@ fn route_of(path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
     path.split('/')
         .map(|segment| {
-            let dun_id = ["pay_", "dsp_", "prm_", "pln_", "key_"]
+            let dun_id = ["pay_", "dsp_", "prm_", "pln_", "key_", "evl_"]
                 .iter()
                 .any(|p| segment.starts_with(p));
             if segment == "email" {
@@ -1926,6 +1929,12 @@ fn tenants_never_see_or_change_each_others_data() {
         &json!({ "debtor_id": "a-debtor", "currency": "EUR", "installments": 2, "every_days": 14,
                  "first_due_on": first_due_on, "invoice_ids": ["a-inv-pln"] }),
     )));
+    let a_evl = id_of(&created(client_a.request(
+        "POST",
+        "/v1/debtors/a-debtor/evaluate",
+        None,
+        &[],
+    )));
     let a_keys: Vec<String> = ids(&ok(admin_a.get("/v1/keys")));
     assert_eq!(a_keys.len(), 2);
 
@@ -1946,6 +1955,8 @@ fn tenants_never_see_or_change_each_others_data() {
         format!("/v1/disputes/{a_dsp}"),
         format!("/v1/promises/{a_prm}"),
         format!("/v1/payment-plans/{a_pln}"),
+        format!("/v1/evaluations/{a_evl}"),
+        "/v1/debtors/a-debtor/evaluations".to_owned(),
         "/v1/debtors".to_owned(),
         "/v1/invoices?limit=500".to_owned(),
         "/v1/aging?as_of=2025-06-30".to_owned(),
@@ -1961,6 +1972,7 @@ fn tenants_never_see_or_change_each_others_data() {
         a_dsp.as_str(),
         a_prm.as_str(),
         a_pln.as_str(),
+        a_evl.as_str(),
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -1981,6 +1993,9 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("opt A's debtor in", "DELETE /v1/debtors/a-debtor/opt-outs/email", None, NotFound),
         attempt("read A's debtor's payments", "GET /v1/debtors/a-debtor/payments", None, NotFound),
         attempt("read A's debtor's case", "GET /v1/debtors/a-debtor/case", None, NotFound),
+        attempt("evaluate A's debtor", "POST /v1/debtors/a-debtor/evaluate", None, NotFound),
+        attempt("list A's debtor's evaluations", "GET /v1/debtors/a-debtor/evaluations", None, NotFound),
+        attempt("read an evaluation of A's", &format!("GET /v1/evaluations/{a_evl}"), None, NotFound),
         attempt("read A's debtor's timeline", "GET /v1/debtors/a-debtor/timeline", None, NotFound),
         attempt("list debtors", "GET /v1/debtors", None, NothingOfA),
         attempt("list debtors by A's tag", "GET /v1/debtors?tag=a-secret-tag", None, NothingOfA),
@@ -2845,4 +2860,71 @@ fn a_debtors_case_from_the_api_runs_in_a_strategy() {
     );
     // No SMS: the debtor opted out, so the case does not offer it.
     assert!(actions.iter().all(|a| a["channel"] != "sms"), "{run:#}");
+}
+
+#[test]
+fn evaluating_a_debtor_runs_the_ladder_and_the_guardrails() {
+    let server = Server::start();
+    let (_, client) = server.tenant("acme");
+    let (_, other) = server.tenant("other");
+    // Email only, in UTC: no quiet hours apply, whatever the time of day.
+    let debtor = json!({ "external_id": "c-1", "name": "Acme", "email": "ap@acme.example", "time_zone": "UTC" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = invoice_body(
+        "INV-1",
+        "c-1",
+        "EUR",
+        120_00,
+        &day_from_today(-37),
+        &day_from_today(-7),
+    );
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+
+    let evaluation = created(client.request("POST", "/v1/debtors/c-1/evaluate", None, &[]));
+    assert_eq!(evaluation["outcome"], "ok", "{evaluation:#}");
+    assert_eq!(evaluation["strategy"], "ladder");
+    assert_eq!(evaluation["contract"], "0.1.0");
+    assert!(evaluation["fuel_used"].as_u64().unwrap() > 0);
+    let verdicts = evaluation["verdicts"].as_array().unwrap();
+    let firm = verdicts
+        .iter()
+        .find(|v| v["planned"]["kind"] == "remind" && v["planned"]["tone"] == "firm")
+        .unwrap_or_else(|| panic!("no firm reminder at day 7: {evaluation:#}"));
+    assert_eq!(firm["verdict"], "kept", "{firm:#}");
+    assert_eq!(firm["action"]["channel"], "email");
+    assert_eq!(firm["action"]["invoice_ids"], json!(["INV-1"]));
+    // The ladder's firm stage also asks for an SMS; this debtor has no phone.
+    assert!(
+        verdicts.iter().all(|v| v["action"]["channel"] != "sms"),
+        "{evaluation:#}"
+    );
+
+    // Listed, and readable with the case it decided on.
+    let id = evaluation["id"].as_str().unwrap();
+    let listed = ok(client.get("/v1/debtors/c-1/evaluations"));
+    assert_eq!(listed[0]["id"], id);
+    assert!(listed[0].get("input").is_none());
+    let full = ok(client.get(&format!("/v1/evaluations/{id}")));
+    assert_eq!(full["input"]["invoices"][0]["id"], "INV-1");
+    assert_eq!(full["plan"], evaluation["plan"]);
+    other
+        .get(&format!("/v1/evaluations/{id}"))
+        .assert_problem(404, None);
+
+    // Disputed: the ladder pauses, and anything it would plan is suppressed.
+    let dispute = json!({ "invoice_id": "INV-1", "reason": "never delivered" });
+    assert_eq!(client.post("/v1/disputes", &dispute).status, 201);
+    let paused = created(client.request("POST", "/v1/debtors/c-1/evaluate", None, &[]));
+    assert_eq!(paused["outcome"], "ok", "{paused:#}");
+    assert!(
+        paused["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["planned"]["kind"] != "remind" || v["verdict"] == "suppressed"),
+        "{paused:#}"
+    );
+    client
+        .request("POST", "/v1/debtors/nobody/evaluate", None, &[])
+        .assert_problem(404, None);
 }

@@ -7,6 +7,7 @@ pub mod case;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod guardrails;
 pub mod import;
 pub mod money;

@@ -273,7 +273,12 @@ impl Checker<'_> {
     }
 
     fn instant(&mut self, field: &str, at: DateTime<Utc>) {
-        if at < self.case.now {
+        // The contract counts whole seconds: "now" in the guest is the
+        // case's instant without its fraction.
+        if at
+            < chrono::DurationRound::duration_trunc(self.case.now, Duration::seconds(1))
+                .unwrap_or(self.case.now)
+        {
             self.fail(
                 field,
                 format!("{at} is before the decision time {}", self.case.now),

@@ -33,7 +33,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("dun-http")
         .build()?;
-    let state = AppState::new(store.clone(), clock.clone());
+    let engine = Arc::new(crate::engine::Engine::new(
+        crate::runtime::RuntimeConfig::default(),
+    )?);
+    let state = AppState::new(store.clone(), engine, clock.clone());
     let sweeper = store.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)

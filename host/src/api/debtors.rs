@@ -12,6 +12,7 @@ use super::{AppState, Page};
 use crate::case::Channel;
 use crate::store::StoreError;
 use crate::store::debtors::{self, Debtor, DebtorFilter, DebtorInput};
+use crate::store::evaluations::Evaluation;
 use crate::store::payments::{self, Payment};
 
 /// Creates a debtor, or replaces the one with the same `external_id`.
@@ -236,4 +237,58 @@ pub async fn case(
         crate::store::cases::build(conn, scope.id, &id, at, "default", serde_json::json!({}))
     })
     .await
+}
+
+/// Runs the debtor's strategy now on their case and puts each planned action
+/// through the guardrails; records and returns the evaluation. A plugin
+/// fault is an evaluation too (its `outcome` names the fault, with the
+/// plugin's log tail). Nothing is sent: carrying plans out comes with the
+/// outbox.
+#[utoipa::path(post, path = "/v1/debtors/{id}/evaluate", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 201, body = Evaluation), (status = 404, body = Problem)))]
+pub async fn evaluate(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let now = app.clock.now();
+    let (engine, store) = (app.engine.clone(), app.store.clone());
+    let evaluation =
+        tokio::task::spawn_blocking(move || engine.evaluate(&store, scope.id, &id, now))
+            .await
+            .map_err(|e| Problem::from(crate::store::StoreError::Internal(e.to_string())))??;
+    let body = serde_json::to_vec(&evaluation)
+        .map_err(|e| Problem::from(crate::store::StoreError::Internal(e.to_string())))?;
+    Ok(super::json_response(StatusCode::CREATED, body))
+}
+
+/// The debtor's evaluations, newest first (at most 100).
+#[utoipa::path(get, path = "/v1/debtors/{id}/evaluations", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 200, body = Vec<Evaluation>), (status = 404, body = Problem)))]
+pub async fn evaluations(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| crate::store::evaluations::list_for_debtor(conn, scope.id, &id, 100))
+        .await
+}
+
+/// One evaluation, with the case it decided on (replay it with
+/// `dun plugin run STRATEGY --case`).
+#[utoipa::path(get, path = "/v1/evaluations/{id}", tag = "debtors",
+    params(("id" = String, Path, description = "evaluation id (`evl_…`)")),
+    responses((status = 200, body = Evaluation), (status = 404, body = Problem)))]
+pub async fn get_evaluation(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| crate::store::evaluations::get(conn, scope.id, &id))
+        .await
 }

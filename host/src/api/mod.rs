@@ -42,6 +42,8 @@ use problem::Problem;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Runs strategies and guardrails.
+    pub engine: Arc<crate::engine::Engine>,
     pub clock: Arc<dyn Clock>,
     pub auth: Arc<extract::AuthCache>,
     pub metrics: Arc<metrics::Metrics>,
@@ -49,9 +51,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, engine: Arc<crate::engine::Engine>, clock: Arc<dyn Clock>) -> Self {
         AppState {
             store,
+            engine,
             clock,
             auth: Arc::default(),
             metrics: Arc::default(),
@@ -129,7 +132,7 @@ impl AppState {
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -199,6 +202,9 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(debtors::opt_out, debtors::opt_in))
         .routes(routes!(debtors::payments))
         .routes(routes!(debtors::case))
+        .routes(routes!(debtors::evaluate))
+        .routes(routes!(debtors::evaluations))
+        .routes(routes!(debtors::get_evaluation))
         .routes(routes!(reports::timeline))
         .routes(routes!(invoices::create, invoices::list))
         .routes(routes!(invoices::get))

@@ -21,6 +21,9 @@ pub fn build(
     segment: &str,
     config: serde_json::Value,
 ) -> Result<Case> {
+    // The contract counts whole seconds; so does the case.
+    let now =
+        chrono::DurationRound::duration_trunc(now, chrono::Duration::seconds(1)).unwrap_or(now);
     let debtor = debtors::get(conn, tenant_id, external_id)?;
     let row = debtors::row_id(conn, tenant_id, external_id)?;
     let zone: chrono_tz::Tz = debtor.time_zone.parse().unwrap_or(chrono_tz::UTC);

@@ -11,7 +11,13 @@ use super::{Result, StoreError};
 
 /// Every migration this build knows, oldest first. Never edit a shipped one;
 /// add the next.
-const MIGRATIONS: &[(&str, &str)] = &[("initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("initial", include_str!("migrations/0001_initial.sql")),
+    (
+        "evaluations",
+        include_str!("migrations/0002_evaluations.sql"),
+    ),
+];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
     let known = MIGRATIONS.len() as i64;

@@ -26,6 +26,7 @@ pub mod aging;
 pub mod arrangements;
 pub mod cases;
 pub mod debtors;
+pub mod evaluations;
 pub mod idempotency;
 mod ids;
 pub mod invoices;

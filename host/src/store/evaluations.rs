@@ -1,0 +1,172 @@
+//! Evaluations: every run of a strategy on a debtor's case, with its input
+//! (for replay), its outcome (a plan, or the fault and the plugin's log
+//! tail), the guardrails' verdict on each action, fuel and duration.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Result, StoreError, debtors, from_json, ids, to_json};
+
+/// What came of one action of a plan once the guardrails had seen it.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ActionVerdict {
+    /// The action as the strategy planned it.
+    #[schema(value_type = Object)]
+    pub planned: serde_json::Value,
+    /// `kept`, `moved` (changed: later, fewer invoices, capped) or `suppressed`.
+    pub verdict: String,
+    /// The action as it would be carried out; absent when suppressed.
+    #[schema(value_type = Option<Object>)]
+    pub action: Option<serde_json::Value>,
+    /// Why it was moved or suppressed, one entry per rule.
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<serde_json::Value>,
+}
+
+/// An evaluation about to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewEvaluation {
+    pub at: DateTime<Utc>,
+    pub strategy: String,
+    pub plugin_digest: String,
+    pub contract: String,
+    pub input_hash: String,
+    pub input: serde_json::Value,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub plan: Option<serde_json::Value>,
+    pub verdicts: Vec<ActionVerdict>,
+    pub log: serde_json::Value,
+    pub fuel_used: Option<u64>,
+    pub duration_us: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Evaluation {
+    pub id: String,
+    pub debtor_id: String,
+    /// The instant decided at (the case's `now`).
+    pub at: DateTime<Utc>,
+    pub strategy: String,
+    /// SHA-256 of the component that ran.
+    pub plugin_digest: String,
+    pub contract: String,
+    /// SHA-256 of the case, as JSON.
+    pub input_hash: String,
+    /// `ok`, or the fault: `trap`, `out-of-fuel`, `memory-limit`, `deadline`,
+    /// `invalid-plan`, `refused`, …
+    pub outcome: String,
+    pub error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<serde_json::Value>,
+    pub verdicts: Vec<ActionVerdict>,
+    /// The plugin's log tail: `{"lines": [{"source", "message"}], "dropped_bytes"}`.
+    #[schema(value_type = Object)]
+    pub log: serde_json::Value,
+    pub fuel_used: Option<u64>,
+    pub duration_us: u64,
+    pub created_at: DateTime<Utc>,
+    /// The case it decided on; only in `GET /v1/evaluations/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<serde_json::Value>,
+}
+
+pub fn record(
+    conn: &Connection,
+    tenant_id: i64,
+    debtor_external_id: &str,
+    new: &NewEvaluation,
+    now: DateTime<Utc>,
+) -> Result<Evaluation> {
+    let debtor = debtors::row_id(conn, tenant_id, debtor_external_id)?;
+    let id = ids::new_id("evl");
+    conn.prepare_cached(
+        "INSERT INTO evaluations (public_id, tenant_id, debtor_id, at, strategy, plugin_digest, contract, input_hash, input,
+                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        id,
+        tenant_id,
+        debtor,
+        new.at,
+        new.strategy,
+        new.plugin_digest,
+        new.contract,
+        new.input_hash,
+        to_json(&new.input)?,
+        new.outcome,
+        new.error,
+        new.plan.as_ref().map(to_json).transpose()?,
+        to_json(&new.verdicts)?,
+        to_json(&new.log)?,
+        new.fuel_used.map(|f| f as i64),
+        new.duration_us as i64,
+        now
+    ])?;
+    get(conn, tenant_id, &id)
+}
+
+const COLUMNS: &str = "e.public_id, d.external_id, e.at, e.strategy, e.plugin_digest, e.contract, e.input_hash, e.outcome, e.error,
+    e.plan, e.verdicts, e.log, e.fuel_used, e.duration_us, e.created_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
+    let plan: Option<String> = r.get(9)?;
+    let verdicts: Option<String> = r.get(10)?;
+    Ok(Evaluation {
+        id: r.get(0)?,
+        debtor_id: r.get(1)?,
+        at: r.get(2)?,
+        strategy: r.get(3)?,
+        plugin_digest: r.get(4)?,
+        contract: r.get(5)?,
+        input_hash: r.get(6)?,
+        outcome: r.get(7)?,
+        error: r.get(8)?,
+        plan: plan.as_deref().map(from_json).transpose()?,
+        verdicts: verdicts
+            .as_deref()
+            .map(from_json)
+            .transpose()?
+            .unwrap_or_default(),
+        log: from_json(&r.get::<_, String>(11)?)?,
+        fuel_used: r.get::<_, Option<i64>>(12)?.map(|f| f as u64),
+        duration_us: r.get::<_, i64>(13)? as u64,
+        created_at: r.get(14)?,
+        input: None,
+    })
+}
+
+/// One evaluation, with the case it decided on.
+pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<Evaluation> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, e.input FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
+             WHERE e.tenant_id = ?1 AND e.public_id = ?2"
+        ))?
+        .query_row(params![tenant_id, id], |r| {
+            let mut evaluation = from_row(r)?;
+            evaluation.input = Some(from_json(&r.get::<_, String>(15)?)?);
+            Ok(evaluation)
+        })
+        .optional()?;
+    found.ok_or_else(|| StoreError::not_found("evaluation", id))
+}
+
+/// A debtor's evaluations, newest first (without their inputs).
+pub fn list_for_debtor(
+    conn: &Connection,
+    tenant_id: i64,
+    debtor_external_id: &str,
+    limit: usize,
+) -> Result<Vec<Evaluation>> {
+    let debtor = debtors::row_id(conn, tenant_id, debtor_external_id)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
+         WHERE e.debtor_id = ?1 AND e.tenant_id = ?2 ORDER BY e.id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![debtor, tenant_id, limit as i64], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
