@@ -408,6 +408,15 @@ fn debtors_are_upserted_read_filtered_and_opt_out_of_channels() {
         list_ids(&client, "/v1/debtors?overdue=true&tag=vip"),
         Vec::<String>::new()
     );
+    let not_overdue = list_ids(&client, "/v1/debtors?overdue=false");
+    assert!(
+        !not_overdue.contains(&"cust-2".to_owned()),
+        "{not_overdue:?}"
+    );
+    assert!(
+        not_overdue.contains(&"cust-3".to_owned()),
+        "{not_overdue:?}"
+    );
 }
 
 #[test]

@@ -108,7 +108,7 @@ pub async fn get(
 pub struct ListParams {
     /// Only debtors with this tag.
     tag: Option<String>,
-    /// Only debtors with an owed invoice past due today.
+    /// `true`: only debtors with an owed invoice past due today; `false`: only those without.
     overdue: Option<bool>,
     /// 1-500, default 50.
     limit: Option<usize>,
@@ -128,7 +128,7 @@ pub async fn list(
     let today = app.clock.now().date_naive();
     let filter = DebtorFilter {
         tag: params.tag,
-        overdue_on: params.overdue.filter(|o| *o).map(|_| today),
+        overdue: params.overdue.map(|overdue| (overdue, today)),
         after: super::cursor(params.cursor.as_deref())?,
         limit: super::limit(params.limit)?,
     };

@@ -178,8 +178,9 @@ fn is_language_tag(s: &str) -> bool {
 #[derive(Clone, Debug, Default)]
 pub struct DebtorFilter {
     pub tag: Option<String>,
-    /// Only debtors with at least one invoice past due and still owed.
-    pub overdue_on: Option<chrono::NaiveDate>,
+    /// `(true, today)`: only debtors with an owed invoice past due today;
+    /// `(false, today)`: only debtors without one.
+    pub overdue: Option<(bool, chrono::NaiveDate)>,
     /// Continue after this debtor (the last `id` of the previous page).
     pub after: Option<i64>,
     pub limit: usize,
@@ -243,8 +244,8 @@ pub fn list(
         "SELECT {COLUMNS} FROM debtors d
          WHERE d.tenant_id = ?1 AND d.id > ?2
            AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value = ?3))
-           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM invoices i WHERE i.debtor_id = d.id AND i.open_amount > 0
-                AND i.status NOT IN ('void', 'written-off', 'paid') AND i.due_on < ?4))
+           AND (?4 IS NULL OR ?4 = EXISTS (SELECT 1 FROM invoices i WHERE i.debtor_id = d.id AND i.open_amount > 0
+                AND i.status NOT IN ('void', 'written-off', 'paid') AND i.due_on < ?6))
          ORDER BY d.id LIMIT ?5"
     ))?;
     let rows = stmt.query_map(
@@ -252,8 +253,9 @@ pub fn list(
             tenant_id,
             filter.after.unwrap_or(0),
             filter.tag,
-            filter.overdue_on,
-            filter.limit as i64 + 1
+            filter.overdue.map(|(overdue, _)| overdue),
+            filter.limit as i64 + 1,
+            filter.overdue.map(|(_, today)| today)
         ],
         from_row,
     )?;
