@@ -7,6 +7,7 @@
 //! database = "dun.db"           # DUN_DB
 //! sweep_interval_secs = 60      # DUN_SWEEP_INTERVAL_SECS
 //! plan_grace_days = 10          # DUN_PLAN_GRACE_DAYS
+//! scheduler_interval_secs = 30  # DUN_SCHEDULER_INTERVAL_SECS; 0: off
 //! ```
 
 use std::net::SocketAddr;
@@ -27,6 +28,9 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Days an installment may be overdue before its plan is defaulted.
     pub plan_grace_days: u32,
+    /// How often the scheduler looks for debtors due for review; 0 turns
+    /// it off.
+    pub scheduler_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -36,6 +40,7 @@ impl Default for Config {
             database: PathBuf::from("dun.db"),
             sweep_interval_secs: 60,
             plan_grace_days: 10,
+            scheduler_interval_secs: 30,
         }
     }
 }
@@ -71,6 +76,11 @@ impl Config {
             self.sweep_interval_secs = v
                 .parse()
                 .with_context(|| format!("DUN_SWEEP_INTERVAL_SECS={v:?}"))?;
+        }
+        if let Some(v) = var("DUN_SCHEDULER_INTERVAL_SECS") {
+            self.scheduler_interval_secs = v
+                .parse()
+                .with_context(|| format!("DUN_SCHEDULER_INTERVAL_SECS={v:?}"))?;
         }
         if let Some(v) = var("DUN_PLAN_GRACE_DAYS") {
             self.plan_grace_days = v

@@ -91,6 +91,7 @@ impl Engine {
             log: serde_json::Value::Null,
             fuel_used: None,
             duration_us: started.elapsed().as_micros() as u64,
+            review_at: None,
         };
         match decided {
             Ok(decision) => {
@@ -98,6 +99,7 @@ impl Engine {
                 new.fuel_used = Some(decision.fuel_used);
                 new.log = to_value(&decision.log)?;
                 new.verdicts = self.guard(&case, &decision.plan.actions)?;
+                new.review_at = decision.plan.review_at;
                 new.plan = Some(to_value(&decision.plan)?);
             }
             Err(fault) => {
@@ -112,6 +114,46 @@ impl Engine {
         let id = debtor.to_owned();
         store
             .write_blocking(move |conn| evaluations::record(conn, tenant_id, &id, &new, Utc::now()))
+    }
+
+    /// One scheduler pass: evaluates up to `batch` debtors due for review
+    /// at `now`, on every core. A debtor whose strategy faults is recorded
+    /// and retried after a backoff; it never holds up the others. Returns
+    /// how many were evaluated and how many of those faulted. Blocking.
+    pub fn review_due(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<(usize, usize)> {
+        let due = store.read_blocking(|conn| evaluations::due_for_review(conn, now, batch))?;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let faults = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(due.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((tenant, debtor)) = due.get(i) else { break };
+                        match self.evaluate(store, *tenant, debtor, now) {
+                            Ok(evaluation) if evaluation.outcome != "ok" => {
+                                faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                tracing::warn!(debtor, outcome = %evaluation.outcome, "strategy fault; retried after backoff");
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                tracing::error!(debtor, %error, "evaluation failed");
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Ok((due.len(), faults.into_inner()))
     }
 
     /// Each action after the guardrails.

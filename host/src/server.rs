@@ -36,7 +36,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let engine = Arc::new(crate::engine::Engine::new(
         crate::runtime::RuntimeConfig::default(),
     )?);
-    let state = AppState::new(store.clone(), engine, clock.clone());
+    let state = AppState::new(store.clone(), engine.clone(), clock.clone());
     let sweeper = store.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -44,6 +44,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", config.listen))?;
         // Tests and scripts read this line to find the port.
         println!("dun listening on http://{}", listener.local_addr()?);
+        if config.scheduler_interval_secs > 0 {
+            tokio::spawn(schedule(
+                engine,
+                sweeper.clone(),
+                clock.clone(),
+                config.scheduler_interval_secs,
+            ));
+        }
         tokio::spawn(sweep(sweeper, clock, config.clone()));
         api::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
@@ -52,6 +60,43 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     store.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The scheduler: every `interval` seconds, evaluates the debtors due for
+/// review (see `store::evaluations::due_for_review`), a batch at a time.
+async fn schedule(
+    engine: Arc<crate::engine::Engine>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    interval: u64,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(interval));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await; // the first tick is immediate; let the server settle
+    loop {
+        every.tick().await;
+        // Batches until nothing is due, so a backlog drains at full speed.
+        loop {
+            let (engine, store, now) = (engine.clone(), store.clone(), clock.now());
+            match tokio::task::spawn_blocking(move || engine.review_due(&store, now, 256)).await {
+                Ok(Ok((0, _))) => break,
+                Ok(Ok((evaluated, faults))) => {
+                    tracing::info!(evaluated, faults, "scheduler pass");
+                    if evaluated < 256 {
+                        break;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "scheduler pass failed");
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "scheduler pass panicked");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Closes broken promises and defaulted plans, forgets old idempotency keys.

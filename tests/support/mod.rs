@@ -49,12 +49,26 @@ impl Server {
         server
     }
 
+    /// A fresh server with these extra environment variables.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("dun.db");
+        let mut server = Server::start_on_with(&db, env);
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server on an existing (or new) database file.
     pub fn start_on(db: &Path) -> Server {
+        Server::start_on_with(db, &[])
+    }
+
+    fn start_on_with(db: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = dun()
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .env("DUN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start dun serve");

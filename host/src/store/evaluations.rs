@@ -40,6 +40,8 @@ pub struct NewEvaluation {
     pub log: serde_json::Value,
     pub fuel_used: Option<u64>,
     pub duration_us: u64,
+    /// When to look again if nothing happens first (see [`next_review`]).
+    pub review_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -66,11 +68,34 @@ pub struct Evaluation {
     pub log: serde_json::Value,
     pub fuel_used: Option<u64>,
     pub duration_us: u64,
+    /// When the scheduler looks at this debtor again if nothing happens first.
+    pub next_review_at: DateTime<Utc>,
+    /// Faults in a row, this one included (0 after a good evaluation).
+    pub failures: u32,
     pub created_at: DateTime<Utc>,
     /// The case it decided on; only in `GET /v1/evaluations/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub input: Option<serde_json::Value>,
+}
+
+/// A good evaluation is looked at again at its plan's review time (at least
+/// a minute and at most a day ahead); a fault after a backoff of 5 minutes
+/// that doubles with each fault in a row, up to a day.
+pub fn next_review(
+    at: DateTime<Utc>,
+    review_at: Option<DateTime<Utc>>,
+    failures: u32,
+) -> DateTime<Utc> {
+    let day = chrono::Duration::days(1);
+    if failures == 0 {
+        return review_at
+            .unwrap_or(at + day)
+            .clamp(at + chrono::Duration::minutes(1), at + day);
+    }
+    let backoff =
+        chrono::Duration::minutes(5) * 2i32.saturating_pow(failures.saturating_sub(1).min(16));
+    at + backoff.min(day)
 }
 
 pub fn record(
@@ -82,10 +107,22 @@ pub fn record(
 ) -> Result<Evaluation> {
     let debtor = debtors::row_id(conn, tenant_id, debtor_external_id)?;
     let id = ids::new_id("evl");
+    let failures: u32 = if new.outcome == "ok" {
+        0
+    } else {
+        let before: Option<u32> = conn
+            .prepare_cached(
+                "SELECT failures FROM evaluations WHERE debtor_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([debtor], |r| r.get(0))
+            .optional()?;
+        before.unwrap_or(0) + 1
+    };
+    let next_review_at = next_review(new.at, new.review_at, failures);
     conn.prepare_cached(
         "INSERT INTO evaluations (public_id, tenant_id, debtor_id, at, strategy, plugin_digest, contract, input_hash, input,
-                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at, next_review_at, failures)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         id,
@@ -104,13 +141,15 @@ pub fn record(
         to_json(&new.log)?,
         new.fuel_used.map(|f| f as i64),
         new.duration_us as i64,
-        now
+        now,
+        next_review_at,
+        failures
     ])?;
     get(conn, tenant_id, &id)
 }
 
 const COLUMNS: &str = "e.public_id, d.external_id, e.at, e.strategy, e.plugin_digest, e.contract, e.input_hash, e.outcome, e.error,
-    e.plan, e.verdicts, e.log, e.fuel_used, e.duration_us, e.created_at";
+    e.plan, e.verdicts, e.log, e.fuel_used, e.duration_us, e.created_at, e.next_review_at, e.failures";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
     let plan: Option<String> = r.get(9)?;
@@ -135,6 +174,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
         fuel_used: r.get::<_, Option<i64>>(12)?.map(|f| f as u64),
         duration_us: r.get::<_, i64>(13)? as u64,
         created_at: r.get(14)?,
+        next_review_at: r.get(15)?,
+        failures: r.get(16)?,
         input: None,
     })
 }
@@ -148,7 +189,7 @@ pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<Evaluation> {
         ))?
         .query_row(params![tenant_id, id], |r| {
             let mut evaluation = from_row(r)?;
-            evaluation.input = Some(from_json(&r.get::<_, String>(15)?)?);
+            evaluation.input = Some(from_json(&r.get::<_, String>(17)?)?);
             Ok(evaluation)
         })
         .optional()?;
@@ -168,5 +209,28 @@ pub fn list_for_debtor(
          WHERE e.debtor_id = ?1 AND e.tenant_id = ?2 ORDER BY e.id DESC LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![debtor, tenant_id, limit as i64], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Debtors the scheduler should evaluate at `now`: those with an owed
+/// invoice whose latest evaluation is missing, due for review, or older than
+/// the latest thing that happened to them (an invoice, payment, dispute, …).
+/// Oldest-reviewed first; at most `limit`. Returns (tenant row id, debtor id).
+pub fn due_for_review(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.tenant_id, d.external_id FROM debtors d
+         LEFT JOIN evaluations e ON e.id = (SELECT MAX(id) FROM evaluations WHERE debtor_id = d.id)
+         WHERE EXISTS (SELECT 1 FROM invoices i WHERE i.debtor_id = d.id AND i.status NOT IN ('paid', 'void', 'written-off'))
+           AND (e.id IS NULL
+                OR e.next_review_at <= ?1
+                OR e.at < (SELECT MAX(v.at) FROM events v WHERE v.debtor_id = d.id))
+         ORDER BY e.next_review_at IS NOT NULL, e.next_review_at
+         LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -18,6 +18,10 @@ CREATE TABLE evaluations (
     log           TEXT NOT NULL,         -- JSON: the plugin's log tail
     fuel_used     INTEGER,
     duration_us   INTEGER NOT NULL,
+    -- When the scheduler should look again if nothing happens first: the
+    -- plan's review-at (or a day), or after a fault a backoff that doubles.
+    next_review_at TEXT NOT NULL,
+    failures      INTEGER NOT NULL,      -- faults in a row, this one included
     created_at    TEXT NOT NULL
 ) STRICT;
 CREATE INDEX evaluations_by_debtor ON evaluations (debtor_id, id);
