@@ -2936,4 +2936,12 @@ fn evaluating_a_debtor_runs_the_ladder_and_the_guardrails() {
     client
         .request("POST", "/v1/debtors/nobody/evaluate", None, &[])
         .assert_problem(404, None);
+
+    let metrics = server.anonymous().get("/metrics").body;
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("dun_evaluations_total{outcome=\"ok\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("dun_evaluation_fuel_total "), "{text}");
 }

@@ -31,6 +31,34 @@ pub struct Engine {
     strategy: OnceLock<std::result::Result<Arc<Plugin>, String>>,
     limits: Limits,
     policy: Policy,
+    stats: EngineStats,
+}
+
+/// Figures for `/metrics`: evaluations by outcome, fuel and time in the sandbox.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    by_outcome: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    pub fuel: std::sync::atomic::AtomicU64,
+    pub sandbox_micros: std::sync::atomic::AtomicU64,
+}
+
+impl EngineStats {
+    fn record(&self, outcome: &str, fuel: Option<u64>, micros: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut by_outcome) = self.by_outcome.lock() {
+            *by_outcome.entry(outcome.to_owned()).or_default() += 1;
+        }
+        self.fuel.fetch_add(fuel.unwrap_or(0), Relaxed);
+        self.sandbox_micros.fetch_add(micros, Relaxed);
+    }
+
+    /// Evaluations so far, by outcome (`ok`, `trap`, `out-of-fuel`, …).
+    pub fn by_outcome(&self) -> Vec<(String, u64)> {
+        self.by_outcome
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Engine {
@@ -41,7 +69,12 @@ impl Engine {
             strategy: OnceLock::new(),
             limits,
             policy: Policy::default(),
+            stats: EngineStats::default(),
         })
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
     }
 
     fn strategy(&self) -> Result<&Arc<Plugin>> {
@@ -111,6 +144,8 @@ impl Engine {
                 }
             }
         }
+        self.stats
+            .record(&new.outcome, new.fuel_used, new.duration_us);
         let id = debtor.to_owned();
         store
             .write_blocking(move |conn| evaluations::record(conn, tenant_id, &id, &new, Utc::now()))

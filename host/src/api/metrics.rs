@@ -124,6 +124,21 @@ impl Metrics {
             "# HELP dun_store_commit_seconds_total Time spent committing (waiting on the disk).\n# TYPE dun_store_commit_seconds_total counter\ndun_store_commit_seconds_total {}",
             stats.commit_micros.load(Relaxed) as f64 / 1e6
         );
+        let engine = state.engine.stats();
+        out.push_str("# HELP dun_evaluations_total Strategy evaluations, by outcome (ok or the fault's kind).\n# TYPE dun_evaluations_total counter\n");
+        for (outcome, n) in engine.by_outcome() {
+            let _ = writeln!(out, "dun_evaluations_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP dun_evaluation_fuel_total Fuel used by strategies.\n# TYPE dun_evaluation_fuel_total counter\ndun_evaluation_fuel_total {}",
+            engine.fuel.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP dun_evaluation_sandbox_seconds_total Time strategies ran in the sandbox.\n# TYPE dun_evaluation_sandbox_seconds_total counter\ndun_evaluation_sandbox_seconds_total {}",
+            engine.sandbox_micros.load(Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(
             out,
             "# HELP dun_uptime_seconds Seconds since the server started.\n# TYPE dun_uptime_seconds gauge\ndun_uptime_seconds {}",
