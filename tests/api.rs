@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 39] = [
+const ROUTES: [(&str, &str); 40] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -33,6 +33,7 @@ const ROUTES: [(&str, &str); 39] = [
     ("POST", "/v1/debtors/{id}/evaluate"),
     ("GET", "/v1/debtors/{id}/evaluations"),
     ("GET", "/v1/evaluations/{id}"),
+    ("GET", "/v1/debtors/{id}/outbox"),
     ("POST", "/v1/invoices"),
     ("GET", "/v1/invoices"),
     ("POST", "/v1/invoices/bulk"),
@@ -2004,6 +2005,7 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("read A's debtor's case", "GET /v1/debtors/a-debtor/case", None, NotFound),
         attempt("evaluate A's debtor", "POST /v1/debtors/a-debtor/evaluate", None, NotFound),
         attempt("list A's debtor's evaluations", "GET /v1/debtors/a-debtor/evaluations", None, NotFound),
+        attempt("list A's debtor's messages", "GET /v1/debtors/a-debtor/outbox", None, NotFound),
         attempt("read an evaluation of A's", &format!("GET /v1/evaluations/{a_evl}"), None, NotFound),
         attempt("read A's debtor's timeline", "GET /v1/debtors/a-debtor/timeline", None, NotFound),
         attempt("list debtors", "GET /v1/debtors", None, NothingOfA),

@@ -8,6 +8,8 @@
 //! sweep_interval_secs = 60      # DUN_SWEEP_INTERVAL_SECS
 //! plan_grace_days = 10          # DUN_PLAN_GRACE_DAYS
 //! scheduler_interval_secs = 30  # DUN_SCHEDULER_INTERVAL_SECS; 0: off
+//! dispatch_interval_secs = 5    # DUN_DISPATCH_INTERVAL_SECS; 0: off
+//! outbox_dir = "dun-outbox"     # DUN_OUTBOX_DIR: where the file sender writes
 //! ```
 
 use std::net::SocketAddr;
@@ -31,6 +33,10 @@ pub struct Config {
     /// How often the scheduler looks for debtors due for review; 0 turns
     /// it off.
     pub scheduler_interval_secs: u64,
+    /// How often the dispatcher sends what is due; 0 turns it off.
+    pub dispatch_interval_secs: u64,
+    /// Where the embedded file sender writes messages (one folder per tenant).
+    pub outbox_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -41,6 +47,8 @@ impl Default for Config {
             sweep_interval_secs: 60,
             plan_grace_days: 10,
             scheduler_interval_secs: 30,
+            dispatch_interval_secs: 5,
+            outbox_dir: PathBuf::from("dun-outbox"),
         }
     }
 }
@@ -81,6 +89,14 @@ impl Config {
             self.scheduler_interval_secs = v
                 .parse()
                 .with_context(|| format!("DUN_SCHEDULER_INTERVAL_SECS={v:?}"))?;
+        }
+        if let Some(v) = var("DUN_DISPATCH_INTERVAL_SECS") {
+            self.dispatch_interval_secs = v
+                .parse()
+                .with_context(|| format!("DUN_DISPATCH_INTERVAL_SECS={v:?}"))?;
+        }
+        if let Some(v) = var("DUN_OUTBOX_DIR") {
+            self.outbox_dir = v.into();
         }
         if let Some(v) = var("DUN_PLAN_GRACE_DAYS") {
             self.plan_grace_days = v

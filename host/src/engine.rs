@@ -14,13 +14,16 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::builtin;
+use crate::case::Channel;
 use crate::case::{self, Case};
 use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy, Verdict};
 use crate::plan::Action;
 use crate::runtime::{Limits, Plugin, PluginError, Runtime, RuntimeConfig, RuntimeError};
+use crate::senders::{Message, Sender};
 use crate::store::evaluations::{self, ActionVerdict, Evaluation, NewEvaluation};
 use crate::store::invoices::InvoiceStatus;
-use crate::store::{Result, Store, StoreError, cases};
+use crate::store::invoices::{self, Invoice};
+use crate::store::{Result, Store, StoreError, cases, debtors, outbox};
 
 /// The strategy every debtor runs until segments choose another.
 pub const DEFAULT_STRATEGY: &str = "ladder";
@@ -191,6 +194,153 @@ impl Engine {
         Ok((due.len(), faults.into_inner()))
     }
 
+    /// One dispatcher pass: claims the messages due at `now` (leased, so a
+    /// crash only delays them), checks each again against the debtor as
+    /// they are now (an invoice paid, disputed or voided since the plan
+    /// drops out; none left, or the channel gone, suppresses the message),
+    /// renders and sends it, and records the outcome. A failed send is
+    /// retried with exponential backoff and jitter, and given up after 5
+    /// attempts. Returns (sent, suppressed, failed or retried). Blocking.
+    pub fn dispatch_due(
+        &self,
+        store: &Store,
+        sender: &dyn Sender,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize, usize)> {
+        let claimed = store.write_blocking(move |conn| {
+            outbox::claim_due(conn, now, chrono::Duration::minutes(5), 64)
+        })?;
+        let mut counts = (0, 0, 0);
+        for entry in claimed {
+            let lookup = entry.clone();
+            let (debtor, invoices, tenant) = store.read_blocking(move |conn| {
+                let debtor = debtors::get(conn, lookup.tenant_row, &lookup.debtor_id)?;
+                let today = now.date_naive();
+                let invoices: Vec<Invoice> = lookup
+                    .invoice_ids
+                    .iter()
+                    .filter_map(|id| invoices::get(conn, lookup.tenant_row, id, today).ok())
+                    .collect();
+                let tenant: (String, String) = conn.query_row(
+                    "SELECT slug, name FROM tenants WHERE id = ?1",
+                    [lookup.tenant_row],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                Ok((debtor, invoices, tenant))
+            })?;
+            let owed: Vec<&Invoice> = invoices
+                .iter()
+                .filter(|i| i.status.is_owed() && i.status != InvoiceStatus::Disputed)
+                .collect();
+            let to = match entry.channel {
+                Channel::Email => debtor.email.clone(),
+                Channel::Sms | Channel::Call => debtor.phone.clone(),
+                Channel::Letter => debtor.postal_address.as_ref().map(|a| {
+                    format!(
+                        "{}, {} {}, {}",
+                        a.lines.join(", "),
+                        a.postal_code,
+                        a.city,
+                        a.country
+                    )
+                }),
+            };
+            let refusal = if owed.is_empty() {
+                Some(
+                    "every invoice it names was paid, voided or disputed since it was planned"
+                        .to_owned(),
+                )
+            } else if debtor.opt_outs.contains(&entry.channel) {
+                Some(format!(
+                    "the debtor opted out of {}",
+                    entry.channel.as_str()
+                ))
+            } else if to.is_none() {
+                Some(format!(
+                    "no {} contact for the debtor",
+                    entry.channel.as_str()
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                let done = entry.clone();
+                store.write_blocking(move |conn| {
+                    outbox::finish(conn, &done, "suppressed", Some(&reason), None, now)
+                })?;
+                counts.1 += 1;
+                continue;
+            }
+            let lines: Vec<String> = owed
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}  {} {}  due {}",
+                        i.number,
+                        money(i.open_amount, &i.currency),
+                        i.currency,
+                        i.due_on
+                    )
+                })
+                .collect();
+            let currency = &owed[0].currency;
+            let total: i64 = owed
+                .iter()
+                .filter(|i| &i.currency == currency)
+                .map(|i| i.open_amount)
+                .sum();
+            let (subject, text) = crate::senders::wording(
+                entry.tone,
+                &debtor.name,
+                &lines,
+                &format!("{} {currency}", money(total, currency)),
+            );
+            let message = Message {
+                idempotency_key: entry.idempotency_key.clone(),
+                tenant: tenant.0,
+                tenant_name: tenant.1,
+                channel: entry.channel,
+                tone: entry.tone,
+                to: to.unwrap_or_default(),
+                subject,
+                text,
+                at: now,
+            };
+            let done = entry.clone();
+            match sender.send(&message) {
+                Ok(()) => {
+                    store.write_blocking(move |conn| {
+                        outbox::finish(conn, &done, "sent", None, None, now)
+                    })?;
+                    counts.0 += 1;
+                }
+                Err(error) => {
+                    counts.2 += 1;
+                    let (status, retry_at) = if entry.attempts >= 5 {
+                        ("failed", None)
+                    } else {
+                        // 1, 2, 4, 8 minutes, plus up to a quarter more.
+                        let base = chrono::Duration::minutes(
+                            1 << (entry.attempts.saturating_sub(1)).min(10),
+                        );
+                        let jitter = base.num_milliseconds()
+                            * i64::from(now.timestamp_subsec_millis() % 250)
+                            / 1000;
+                        (
+                            "scheduled",
+                            Some(now + base + chrono::Duration::milliseconds(jitter)),
+                        )
+                    };
+                    tracing::warn!(message = %entry.id, %error, status, "send failed");
+                    store.write_blocking(move |conn| {
+                        outbox::finish(conn, &done, status, Some(&error), retry_at, now)
+                    })?;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// Each action after the guardrails.
     fn guard(&self, case: &Case, actions: &[Action]) -> Result<Vec<ActionVerdict>> {
         let facts = facts(case);
@@ -228,6 +378,14 @@ fn split<T>(
     wrap: fn(T) -> Action,
 ) -> (Option<Action>, Vec<crate::guardrails::Reason>) {
     (verdict.action.map(wrap), verdict.reasons)
+}
+
+/// Minor units in major units for a message, per the currency's exponent.
+fn money(minor: i64, currency: &str) -> String {
+    match crate::money::Currency::from_code(currency) {
+        Some(c) => c.format_minor(minor),
+        None => minor.to_string(),
+    }
 }
 
 fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {

@@ -13,5 +13,6 @@ pub mod import;
 pub mod money;
 pub mod plan;
 pub mod runtime;
+pub mod senders;
 pub mod server;
 pub mod store;

@@ -46,10 +46,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         println!("dun listening on http://{}", listener.local_addr()?);
         if config.scheduler_interval_secs > 0 {
             tokio::spawn(schedule(
-                engine,
+                engine.clone(),
                 sweeper.clone(),
                 clock.clone(),
                 config.scheduler_interval_secs,
+            ));
+        }
+        if config.dispatch_interval_secs > 0 {
+            let sender: Arc<dyn crate::senders::Sender> = Arc::new(crate::senders::FileSender {
+                dir: config.outbox_dir.clone(),
+            });
+            tokio::spawn(dispatch(
+                engine.clone(),
+                sweeper.clone(),
+                sender,
+                clock.clone(),
+                config.dispatch_interval_secs,
             ));
         }
         tokio::spawn(sweep(sweeper, clock, config.clone()));
@@ -92,6 +104,46 @@ async fn schedule(
                 }
                 Err(error) => {
                     tracing::error!(%error, "scheduler pass panicked");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The dispatcher: every `interval` seconds, sends what is due.
+async fn dispatch(
+    engine: Arc<crate::engine::Engine>,
+    store: Store,
+    sender: Arc<dyn crate::senders::Sender>,
+    clock: Arc<dyn Clock>,
+    interval: u64,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(interval));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        loop {
+            let (engine, store, sender, now) =
+                (engine.clone(), store.clone(), sender.clone(), clock.now());
+            match tokio::task::spawn_blocking(move || {
+                engine.dispatch_due(&store, sender.as_ref(), now)
+            })
+            .await
+            {
+                Ok(Ok((0, 0, 0))) => break,
+                Ok(Ok((sent, suppressed, failed))) => {
+                    tracing::info!(sent, suppressed, failed, "dispatcher pass");
+                    if sent + suppressed + failed < 64 {
+                        break;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "dispatcher pass failed");
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "dispatcher pass panicked");
                     break;
                 }
             }

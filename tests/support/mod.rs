@@ -68,6 +68,8 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .env("DUN_LOG", "warn")
+            // Messages the file sender writes stay beside the database.
+            .env("DUN_OUTBOX_DIR", db.with_file_name("outbox"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()

@@ -292,3 +292,18 @@ pub async fn get_evaluation(
     app.read(move |conn| crate::store::evaluations::get(conn, scope.id, &id))
         .await
 }
+
+/// The debtor's messages, newest first (at most 100): scheduled, sent,
+/// suppressed (with the reason), cancelled (replaced by a newer plan), failed.
+#[utoipa::path(get, path = "/v1/debtors/{id}/outbox", tag = "debtors",
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 200, body = Vec<crate::store::outbox::OutboxEntry>), (status = 404, body = Problem)))]
+pub async fn outbox(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| crate::store::outbox::list_for_debtor(conn, scope.id, &id, 100))
+        .await
+}

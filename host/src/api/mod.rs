@@ -205,6 +205,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(debtors::evaluate))
         .routes(routes!(debtors::evaluations))
         .routes(routes!(debtors::get_evaluation))
+        .routes(routes!(debtors::outbox))
         .routes(routes!(reports::timeline))
         .routes(routes!(invoices::create, invoices::list))
         .routes(routes!(invoices::get))

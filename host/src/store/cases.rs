@@ -54,8 +54,7 @@ pub fn build(
             history: history(conn, row, zone)?,
         },
         invoices: owed_invoices(conn, row)?,
-        // Contacts come from the outbox, which the engine adds.
-        contacts: Vec::new(),
+        contacts: super::outbox::contacts(conn, row)?,
         config,
     })
 }

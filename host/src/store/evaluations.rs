@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Result, StoreError, debtors, from_json, ids, to_json};
+use crate::plan::{Action, Reminder};
 
 /// What came of one action of a plan once the guardrails had seen it.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -145,6 +146,20 @@ pub fn record(
         next_review_at,
         failures
     ])?;
+    if new.outcome == "ok" {
+        // The reminders this plan keeps replace what was scheduled before.
+        let reminders: Vec<Reminder> = new
+            .verdicts
+            .iter()
+            .filter_map(|v| v.action.clone())
+            .filter_map(|a| match serde_json::from_value(a) {
+                Ok(Action::Remind(r)) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let row = conn.last_insert_rowid();
+        super::outbox::replace_scheduled(conn, tenant_id, debtor, (row, &id), &reminders, now)?;
+    }
     get(conn, tenant_id, &id)
 }
 

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "evaluations",
         include_str!("migrations/0002_evaluations.sql"),
     ),
+    ("outbox", include_str!("migrations/0003_outbox.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -40,4 +41,29 @@ pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
         tracing::info!(version, name, "applied migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), super::MIGRATIONS.len(), "{files:?}");
+        for (i, (file, (_, sql))) in files.iter().zip(super::MIGRATIONS).enumerate() {
+            assert!(file.starts_with(&format!("{:04}_", i + 1)), "{file}");
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("src/store/migrations")
+                    .join(file),
+            )
+            .unwrap();
+            assert_eq!(&text, sql, "{file} is listed out of order");
+        }
+    }
 }

@@ -31,6 +31,7 @@ pub mod idempotency;
 mod ids;
 pub mod invoices;
 mod migrations;
+pub mod outbox;
 pub mod payments;
 pub mod tenants;
 pub mod timeline;

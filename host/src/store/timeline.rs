@@ -32,6 +32,9 @@ pub enum EventKind {
     PlanCompleted,
     PlanDefaulted,
     PlanCancelled,
+    MessageSent,
+    MessageSuppressed,
+    MessageFailed,
 }
 
 impl EventKind {
@@ -56,6 +59,9 @@ impl EventKind {
             EventKind::PlanCompleted => "plan.completed",
             EventKind::PlanDefaulted => "plan.defaulted",
             EventKind::PlanCancelled => "plan.cancelled",
+            EventKind::MessageSent => "message.sent",
+            EventKind::MessageSuppressed => "message.suppressed",
+            EventKind::MessageFailed => "message.failed",
         }
     }
 }
