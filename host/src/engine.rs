@@ -11,11 +11,10 @@
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::builtin;
+use crate::case::Case;
 use crate::case::Channel;
-use crate::case::{self, Case};
 use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy, Verdict};
 use crate::plan::Action;
 use crate::runtime::{Limits, Plugin, PluginError, Runtime, RuntimeConfig, RuntimeError};
@@ -109,8 +108,8 @@ impl Engine {
         let case = store.read_blocking(move |conn| {
             cases::build(conn, tenant_id, &id, now, "default", serde_json::json!({}))
         })?;
-        let input = serde_json::to_value(&case).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let input_hash = hex::encode(Sha256::digest(input.to_string().as_bytes()));
+        let input = to_value(&case)?;
+        let input_hash = hex::encode(case.digest());
         let started = std::time::Instant::now();
         let decided = self.runtime.decide(&strategy, &case, &self.limits);
         let mut new = NewEvaluation {
@@ -405,14 +404,7 @@ fn facts(case: &Case) -> DebtorFacts {
             .iter()
             .map(|i| InvoiceFacts {
                 id: i.id.clone(),
-                status: match i.status {
-                    case::InvoiceStatus::Open => InvoiceStatus::Open,
-                    case::InvoiceStatus::PartiallyPaid => InvoiceStatus::PartiallyPaid,
-                    case::InvoiceStatus::Disputed => InvoiceStatus::Disputed,
-                    case::InvoiceStatus::Promised => InvoiceStatus::Promised,
-                    case::InvoiceStatus::InPlan => InvoiceStatus::InPlan,
-                    case::InvoiceStatus::InCollection => InvoiceStatus::InCollection,
-                },
+                status: i.status.into(),
                 amount: i.amount,
                 fees: i.fees_charged,
                 promised_until: i.promised_on,

@@ -413,33 +413,87 @@ fn close_promise(
     status: PromiseStatus,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let (name, kind) = match status {
+        PromiseStatus::Kept => ("kept", EventKind::PromiseKept),
+        PromiseStatus::Broken => ("broken", EventKind::PromiseBroken),
+        PromiseStatus::Cancelled | PromiseStatus::Pending => {
+            ("cancelled", EventKind::PromiseCancelled)
+        }
+    };
+    close(conn, tenant_id, Arrangement::Promise, id, name, kind, now)
+}
+
+/// Promises and payment plans cover invoices the same way; they differ in
+/// their tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arrangement {
+    Promise,
+    Plan,
+}
+
+impl Arrangement {
+    /// (its table, the table linking it to invoices, that table's key column)
+    fn tables(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Arrangement::Promise => ("promises", "promise_invoices", "promise_id"),
+            Arrangement::Plan => ("payment_plans", "plan_invoices", "plan_id"),
+        }
+    }
+}
+
+/// Closes a promise or plan with `status`, records `kind` on the timeline
+/// and lets the invoices it covered take their status again.
+fn close(
+    conn: &Connection,
+    tenant_id: i64,
+    which: Arrangement,
+    id: &str,
+    status: &str,
+    kind: EventKind,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (table, link, key) = which.tables();
     let (row, debtor): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT id, debtor_id FROM promises WHERE tenant_id = ?1 AND public_id = ?2",
-        )?
+        .prepare_cached(&format!(
+            "SELECT id, debtor_id FROM {table} WHERE tenant_id = ?1 AND public_id = ?2"
+        ))?
         .query_row(params![tenant_id, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let name = match status {
-        PromiseStatus::Kept => "kept",
-        PromiseStatus::Broken => "broken",
-        PromiseStatus::Cancelled => "cancelled",
-        PromiseStatus::Pending => "pending",
-    };
-    conn.prepare_cached("UPDATE promises SET status = ?2, closed_at = ?3 WHERE id = ?1")?
-        .execute(params![row, name, now])?;
-    let kind = match status {
-        PromiseStatus::Kept => EventKind::PromiseKept,
-        PromiseStatus::Broken => EventKind::PromiseBroken,
-        _ => EventKind::PromiseCancelled,
-    };
+    conn.prepare_cached(&format!(
+        "UPDATE {table} SET status = ?2, closed_at = ?3 WHERE id = ?1"
+    ))?
+    .execute(params![row, status, now])?;
     timeline::append(conn, tenant_id, debtor, now, kind, Some(id), &json!({}))?;
     let covered: Vec<i64> = conn
-        .prepare_cached("SELECT invoice_id FROM promise_invoices WHERE promise_id = ?1")?
+        .prepare_cached(&format!("SELECT invoice_id FROM {link} WHERE {key} = ?1"))?
         .query_map([row], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for invoice in covered {
         invoices::refresh_status(conn, tenant_id, invoice, now, now.date_naive())?;
     }
     Ok(())
+}
+
+/// The part of a payment's allocations that went to invoices the promise
+/// or plan `row` covers.
+fn applied_to(
+    conn: &Connection,
+    which: Arrangement,
+    row: i64,
+    applied: &[(InvoiceRow, i64)],
+) -> Result<i64> {
+    let (_, link, key) = which.tables();
+    let mut total = 0;
+    for (invoice, amount) in applied {
+        let covered: bool = conn
+            .prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {link} WHERE {key} = ?1 AND invoice_id = ?2)"
+            ))?
+            .query_row(params![row, invoice.id], |r| r.get(0))?;
+        if covered {
+            total += amount;
+        }
+    }
+    Ok(total)
 }
 
 /// A payment plan: owed invoices settled in installments.
@@ -639,27 +693,12 @@ fn close_plan(
     status: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let (row, debtor): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT id, debtor_id FROM payment_plans WHERE tenant_id = ?1 AND public_id = ?2",
-        )?
-        .query_row(params![tenant_id, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    conn.prepare_cached("UPDATE payment_plans SET status = ?2, closed_at = ?3 WHERE id = ?1")?
-        .execute(params![row, status, now])?;
     let kind = match status {
         "completed" => EventKind::PlanCompleted,
         "defaulted" => EventKind::PlanDefaulted,
         _ => EventKind::PlanCancelled,
     };
-    timeline::append(conn, tenant_id, debtor, now, kind, Some(id), &json!({}))?;
-    let covered: Vec<i64> = conn
-        .prepare_cached("SELECT invoice_id FROM plan_invoices WHERE plan_id = ?1")?
-        .query_map([row], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for invoice in covered {
-        invoices::refresh_status(conn, tenant_id, invoice, now, now.date_naive())?;
-    }
-    Ok(())
+    close(conn, tenant_id, Arrangement::Plan, id, status, kind, now)
 }
 
 /// A payment was applied: count what went to a pending promise's or an
@@ -683,15 +722,7 @@ pub(crate) fn payment_applied(
         .collect::<rusqlite::Result<_>>()?;
     for (row, id, promised, paid) in promises {
         // Only money applied to the promise's own invoices keeps it.
-        let mut towards = 0;
-        for (invoice, a) in applied {
-            let covered: bool = conn
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM promise_invoices WHERE promise_id = ?1 AND invoice_id = ?2)")?
-                .query_row(params![row, invoice.id], |r| r.get(0))?;
-            if covered {
-                towards += a;
-            }
-        }
+        let towards = applied_to(conn, Arrangement::Promise, row, applied)?;
         if towards == 0 {
             continue;
         }
@@ -708,15 +739,7 @@ pub(crate) fn payment_applied(
         .collect::<rusqlite::Result<_>>()?;
     for (row, id) in plans {
         // Only money applied to the plan's own invoices pays installments.
-        let mut left: i64 = 0;
-        for (invoice, a) in applied {
-            let in_plan: bool = conn
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM plan_invoices WHERE plan_id = ?1 AND invoice_id = ?2)")?
-                .query_row(params![row, invoice.id], |r| r.get(0))?;
-            if in_plan {
-                left += a;
-            }
-        }
+        let mut left = applied_to(conn, Arrangement::Plan, row, applied)?;
         let installments: Vec<(i64, i64, i64)> = conn
             .prepare_cached("SELECT seq, amount, paid FROM installments WHERE plan_id = ?1 AND paid < amount ORDER BY seq")?
             .query_map([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

@@ -108,6 +108,21 @@ fn owed_status(status: StoredStatus) -> InvoiceStatus {
     }
 }
 
+/// An owed invoice's status in the store's vocabulary (the inverse of
+/// [`owed_status`]).
+impl From<InvoiceStatus> for StoredStatus {
+    fn from(status: InvoiceStatus) -> Self {
+        match status {
+            InvoiceStatus::Open => StoredStatus::Open,
+            InvoiceStatus::PartiallyPaid => StoredStatus::PartiallyPaid,
+            InvoiceStatus::Disputed => StoredStatus::Disputed,
+            InvoiceStatus::Promised => StoredStatus::Promised,
+            InvoiceStatus::InPlan => StoredStatus::InPlan,
+            InvoiceStatus::InCollection => StoredStatus::InCollection,
+        }
+    }
+}
+
 /// Payment behaviour: paid invoices and how late, and when payments arrive
 /// (local hour and weekday in the debtor's zone). A payment known only by
 /// its date counts for its weekday, not for an hour.

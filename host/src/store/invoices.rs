@@ -731,20 +731,15 @@ pub fn create(
     let external_id = invoice.external_id.clone();
     let outcome = create_many(conn, tenant_id, prepare(vec![Ok(invoice)]), now)?;
     if let Some(error) = outcome.errors.into_iter().next() {
-        let debtor_missing = error
-            .problems
-            .iter()
-            .any(|p| p.field == "debtor_id" && p.detail.starts_with("no debtor"));
+        // An invoice already there with other content conflicts; anything
+        // else about the request is invalid.
         let exists = error
             .problems
             .iter()
             .any(|p| p.detail.contains("already exists"));
-        return Err(if debtor_missing {
-            StoreError::Invalid(error.problems)
-        } else if exists {
-            let first = &error.problems[0];
+        return Err(if exists {
             StoreError::Conflict {
-                field: first.field.clone(),
+                field: error.problems[0].field.clone(),
                 detail: error
                     .problems
                     .iter()
