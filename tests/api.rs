@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 40] = [
+const ROUTES: [(&str, &str); 55] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -52,6 +52,20 @@ const ROUTES: [(&str, &str); 40] = [
     ("GET", "/v1/payment-plans/{id}"),
     ("POST", "/v1/payment-plans/{id}/cancel"),
     ("GET", "/v1/aging"),
+    ("GET", "/v1/debtors/{id}/offers"),
+    ("POST", "/v1/offers/{id}/accept"),
+    ("GET", "/v1/escalations"),
+    ("GET", "/v1/segments"),
+    ("GET", "/v1/segments/{id}"),
+    ("PUT", "/v1/segments/{id}"),
+    ("DELETE", "/v1/segments/{id}"),
+    ("GET", "/v1/templates"),
+    ("GET", "/v1/templates/{channel}/{tone}/{language}"),
+    ("PUT", "/v1/templates/{channel}/{tone}/{language}"),
+    ("DELETE", "/v1/templates/{channel}/{tone}/{language}"),
+    ("POST", "/v1/templates/{channel}/{tone}/{language}/preview"),
+    ("GET", "/v1/messages/{id}"),
+    ("GET", "/v1/messages/{id}/pdf"),
     ("POST", "/v1/keys"),
     ("GET", "/v1/keys"),
     ("DELETE", "/v1/keys/{id}"),
@@ -59,6 +73,7 @@ const ROUTES: [(&str, &str); 40] = [
     ("POST", "/v1/tenants"),
     ("GET", "/v1/tenants"),
     ("POST", "/v1/tenants/{id}/keys"),
+    ("POST", "/v1/test-clock"),
     // No key needed.
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -1868,11 +1883,23 @@ impl Attempt {
 /// is `/v1/payments/{id}/refunds`): A's ids start with `a-` or a dun prefix.
 fn route_of(path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
+    if let Some(rest) = path.strip_prefix("/v1/templates/") {
+        // /v1/templates/{channel}/{tone}/{language}[/preview]
+        let parts: Vec<&str> = rest.split('/').collect();
+        let mut route = "/v1/templates/{channel}/{tone}/{language}".to_owned();
+        for part in parts.iter().skip(3) {
+            route.push('/');
+            route.push_str(part);
+        }
+        return route;
+    }
     path.split('/')
         .map(|segment| {
-            let dun_id = ["pay_", "dsp_", "prm_", "pln_", "key_", "evl_"]
-                .iter()
-                .any(|p| segment.starts_with(p));
+            let dun_id = [
+                "pay_", "dsp_", "prm_", "pln_", "key_", "evl_", "msg_", "ofr_",
+            ]
+            .iter()
+            .any(|p| segment.starts_with(p));
             if segment == "email" {
                 "{channel}"
             } else if segment.starts_with("a-") || dun_id {
@@ -1897,7 +1924,12 @@ fn snapshot_of_a(client: &Client, admin: &Client, paths: &[String]) -> Vec<(Stri
 
 #[test]
 fn tenants_never_see_or_change_each_others_data() {
-    let server = Server::start();
+    // No background scheduler or dispatcher: A's data stays put while B
+    // tries things, so before and after can be compared exactly.
+    let server = Server::start_with_env(&[
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ]);
     let (admin_a, client_a) = server.tenant("alpha");
     let (admin_b, client_b) = server.tenant("beta");
     let operator = server.operator();
@@ -1905,7 +1937,18 @@ fn tenants_never_see_or_change_each_others_data() {
     // Tenant A: a debtor with one of everything.
     created(client_a.post(
         "/v1/debtors",
-        &json!({ "external_id": "a-debtor", "name": "Alpha's customer", "tags": ["a-secret-tag"] }),
+        &json!({ "external_id": "a-debtor", "name": "Alpha's customer", "tags": ["a-secret-tag"],
+                 "email": "ap@alpha.example" }),
+    ));
+    // A's own segment (offering plans from the first cent) and wording.
+    created(admin_a.put(
+        "/v1/segments/a-seg",
+        &json!({ "rule": { "tags_any": ["a-secret-tag"] }, "strategy": "segmented",
+                 "config": { "plan_above": 1 } }),
+    ));
+    ok(admin_a.put(
+        "/v1/templates/email/final/en",
+        &json!({ "subject": "a-secret-subject", "text": "a-secret-wording {{ debtor_name }}" }),
     ));
     for (id, amount) in [
         ("a-inv-pay", 100_00),
@@ -1939,6 +1982,18 @@ fn tenants_never_see_or_change_each_others_data() {
         &json!({ "debtor_id": "a-debtor", "currency": "EUR", "installments": 2, "every_days": 14,
                  "first_due_on": first_due_on, "invoice_ids": ["a-inv-pln"] }),
     )));
+    // Not in the plan: the segment offers a plan for it.
+    created(client_a.post(
+        "/v1/invoices",
+        &invoice_body(
+            "a-inv-usd",
+            "a-debtor",
+            "USD",
+            70_00,
+            "2025-01-01",
+            "2025-01-31",
+        ),
+    ));
     let a_evl = id_of(&created(client_a.request(
         "POST",
         "/v1/debtors/a-debtor/evaluate",
@@ -1947,6 +2002,14 @@ fn tenants_never_see_or_change_each_others_data() {
     )));
     let a_keys: Vec<String> = ids(&ok(admin_a.get("/v1/keys")));
     assert_eq!(a_keys.len(), 2);
+    let a_msg = ok(client_a.get("/v1/debtors/a-debtor/outbox"))[0]["id"]
+        .as_str()
+        .expect("A's evaluation scheduled a message")
+        .to_owned();
+    let a_ofr = ok(client_a.get("/v1/debtors/a-debtor/offers"))[0]["id"]
+        .as_str()
+        .expect("A's segment offered a plan")
+        .to_owned();
 
     // Tenant B: its own debtor and invoice.
     new_debtor(&client_b, "b-debtor");
@@ -1971,6 +2034,12 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/invoices?limit=500".to_owned(),
         "/v1/aging?as_of=2025-06-30".to_owned(),
         "/v1/aging".to_owned(),
+        "/v1/segments".to_owned(),
+        "/v1/templates".to_owned(),
+        "/v1/debtors/a-debtor/offers".to_owned(),
+        "/v1/debtors/a-debtor/outbox".to_owned(),
+        format!("/v1/messages/{a_msg}"),
+        "/v1/escalations".to_owned(),
     ];
     let before = snapshot_of_a(&client_a, &admin_a, &a_paths);
     let markers: Vec<String> = [
@@ -1983,6 +2052,11 @@ fn tenants_never_see_or_change_each_others_data() {
         a_prm.as_str(),
         a_pln.as_str(),
         a_evl.as_str(),
+        a_msg.as_str(),
+        a_ofr.as_str(),
+        "a-seg",
+        "a-secret-subject",
+        "a-secret-wording",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -2057,6 +2131,22 @@ fn tenants_never_see_or_change_each_others_data() {
         // Reports
         attempt("aging on a past date", "GET /v1/aging?as_of=2025-06-30", None, NothingOfA),
         attempt("aging today", "GET /v1/aging", None, NothingOfA),
+        // Segments, templates, messages, offers, escalations
+        attempt("list segments", "GET /v1/segments", None, NothingOfA),
+        attempt("read A's segment", "GET /v1/segments/a-seg", None, NotFound),
+        attempt("delete A's segment", "DELETE /v1/segments/a-seg", None, NotFound).by_admin(),
+        attempt("list templates", "GET /v1/templates", None, NothingOfA),
+        attempt("read the template A changed", "GET /v1/templates/email/final/en", None, NothingOfA),
+        attempt("delete A's template", "DELETE /v1/templates/email/final/en", None, NotFound).by_admin(),
+        attempt("preview with the template A changed", "POST /v1/templates/email/final/en/preview", None, NothingOfA),
+        attempt("preview A's debtor", "POST /v1/templates/email/final/en/preview",
+            Some(json!({ "debtor_id": "a-debtor" })), Invalid("debtor_id")),
+        attempt("read A's message", &format!("GET /v1/messages/{a_msg}"), None, NotFound),
+        attempt("read A's letter", &format!("GET /v1/messages/{a_msg}/pdf"), None, NotFound),
+        attempt("list A's debtor's offers", "GET /v1/debtors/a-debtor/offers", None, NotFound),
+        attempt("accept A's offer", &format!("POST /v1/offers/{a_ofr}/accept"), None, NotFound),
+        attempt("list escalations", "GET /v1/escalations", None, NothingOfA),
+        attempt("list A's debtor's escalations", "GET /v1/escalations?debtor_id=a-debtor", None, NothingOfA),
         // Keys (admin routes)
         attempt("list keys", "GET /v1/keys", None, NothingOfA).by_admin(),
         attempt("revoke A's admin key", &format!("DELETE /v1/keys/{}", a_keys[0]), None, NotFound).by_admin(),
@@ -2122,6 +2212,13 @@ fn tenants_never_see_or_change_each_others_data() {
     ));
     let b_key = created(admin_b.post("/v1/keys", &json!({ "role": "client" })));
     assert_eq!(b_key["tenant"], "beta");
+    // A segment or template under A's names is B's own.
+    let segment = created(admin_b.put("/v1/segments/a-seg", &json!({ "strategy": "ladder" })));
+    assert_eq!(segment["strategy"], "ladder");
+    ok(admin_b.put(
+        "/v1/templates/email/final/en",
+        &json!({ "subject": "Beta", "text": "Beta's wording" }),
+    ));
 
     // Every tenant route was tried: the table, plus the three creates above.
     let mut tried: BTreeSet<(String, String)> = attempts
@@ -2132,12 +2229,18 @@ fn tenants_never_see_or_change_each_others_data() {
         ("POST", "/v1/debtors"),
         ("PUT", "/v1/debtors/{id}"),
         ("POST", "/v1/keys"),
+        ("PUT", "/v1/segments/{id}"),
+        ("PUT", "/v1/templates/{channel}/{tone}/{language}"),
     ] {
         tried.insert((method.to_owned(), route.to_owned()));
     }
     let tenant_routes: BTreeSet<(String, String)> = ROUTES
         .iter()
-        .filter(|(_, path)| path.starts_with("/v1/") && !path.starts_with("/v1/tenants"))
+        .filter(|(_, path)| {
+            path.starts_with("/v1/")
+                && !path.starts_with("/v1/tenants")
+                && !path.starts_with("/v1/test-clock")
+        })
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     let untried: Vec<_> = tenant_routes.difference(&tried).collect();

@@ -147,10 +147,15 @@ fn a_planned_reminder_is_sent_once_and_a_payment_cancels_what_is_scheduled() {
     let eml = std::fs::read_to_string(outbox_dir.join("acme").join(format!("{key}.eml"))).unwrap();
     assert!(eml.contains("To: ap@late.example\r\n"), "{eml}");
     assert!(
-        eml.contains(&format!("Message-ID: <{key}@dun.invalid>")),
+        eml.contains(&format!("Message-ID: <{key}@acme.dun.invalid>")),
         "{eml}"
     );
-    assert!(eml.contains("INV-9") && eml.contains("123.45 EUR"), "{eml}");
+    // Quoted-printable: soft line breaks joined, `=3D` is `=`.
+    let decoded = eml.replace("=\r\n", "").replace("=3D", "=");
+    assert!(
+        decoded.contains("INV-9") && decoded.contains("EUR 123.45"),
+        "{decoded}"
+    );
     let timeline = client.get("/v1/debtors/late/timeline").body;
     assert!(
         timeline["items"]

@@ -32,6 +32,10 @@ enum Command {
         /// Listen address [env: DUN_LISTEN; dun.toml: listen].
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Run on a test clock starting at this instant (RFC 3339), moved by
+        /// `POST /v1/test-clock` [env: DUN_TEST_CLOCK]. For tests and demos.
+        #[arg(long)]
+        test_clock: Option<chrono::DateTime<chrono::Utc>>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -56,7 +60,7 @@ struct StoreArgs {
     #[arg(long)]
     db: Option<PathBuf>,
     /// A dun.toml to read instead of ./dun.toml.
-    #[arg(long)]
+    #[arg(long, env = "DUN_CONFIG")]
     config: Option<PathBuf>,
 }
 
@@ -206,10 +210,17 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { listen, store } => {
+        Command::Serve {
+            listen,
+            test_clock,
+            store,
+        } => {
             let mut config = store.config()?;
             if let Some(listen) = listen {
                 config.listen = listen;
+            }
+            if test_clock.is_some() {
+                config.test_clock = test_clock;
             }
             crate::server::run(config)?;
             Ok(ExitCode::SUCCESS)

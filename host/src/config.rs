@@ -10,6 +10,18 @@
 //! scheduler_interval_secs = 30  # DUN_SCHEDULER_INTERVAL_SECS; 0: off
 //! dispatch_interval_secs = 5    # DUN_DISPATCH_INTERVAL_SECS; 0: off
 //! outbox_dir = "dun-outbox"     # DUN_OUTBOX_DIR: where the file sender writes
+//! test_clock = "2026-05-01T09:00:00Z"  # DUN_TEST_CLOCK: start a movable clock here
+//!
+//! # Senders: a channel with nothing here is written to outbox_dir.
+//! [senders.email]               # SMTP (lettre)
+//! url = "smtp://127.0.0.1:2525" # smtps://…, smtp://…?tls=required, plain smtp:// for local
+//! from = "billing@example.com"
+//! [senders.sms]                 # an HTTP provider; format "json" or "twilio"
+//! url = "https://sms.example.com/v1/messages"
+//! authorization = "Bearer …"
+//! [senders.call]                # same shape as sms
+//! [senders.letter]              # print-and-mail endpoint; PDFs are kept either way
+//! url = "https://print.example.com/letters"
 //! ```
 
 use std::net::SocketAddr;
@@ -37,6 +49,12 @@ pub struct Config {
     pub dispatch_interval_secs: u64,
     /// Where the embedded file sender writes messages (one folder per tenant).
     pub outbox_dir: PathBuf,
+    /// Run on a test clock that starts here and moves only when an
+    /// operator asks (`POST /v1/test-clock`): for end-to-end tests and
+    /// demos of weeks of dunning in minutes. Never in production.
+    pub test_clock: Option<chrono::DateTime<chrono::Utc>>,
+    /// How messages leave, per channel.
+    pub senders: crate::senders::SendersConfig,
 }
 
 impl Default for Config {
@@ -49,6 +67,8 @@ impl Default for Config {
             scheduler_interval_secs: 30,
             dispatch_interval_secs: 5,
             outbox_dir: PathBuf::from("dun-outbox"),
+            test_clock: None,
+            senders: Default::default(),
         }
     }
 }
@@ -97,6 +117,12 @@ impl Config {
         }
         if let Some(v) = var("DUN_OUTBOX_DIR") {
             self.outbox_dir = v.into();
+        }
+        if let Some(v) = var("DUN_TEST_CLOCK") {
+            self.test_clock = Some(
+                v.parse()
+                    .with_context(|| format!("DUN_TEST_CLOCK={v:?} is not an RFC 3339 instant"))?,
+            );
         }
         if let Some(v) = var("DUN_PLAN_GRACE_DAYS") {
             self.plan_grace_days = v

@@ -1,39 +1,46 @@
 //! The engine: runs a strategy on a debtor's case and puts each planned
 //! action through the guardrails, recording the whole as an evaluation.
 //!
-//! Today an evaluation is asked for (`POST /v1/debtors/{id}/evaluate`); the
-//! scheduler that finds debtors due for review, and the outbox that carries
-//! kept actions out, build on [`Engine::evaluate`] (issue #5). Until segments
-//! exist every debtor is decided by the built-in `ladder` with an empty
-//! config, under the runtime's default limits and the default guardrail
-//! policy.
+//! The strategy is the one of the debtor's segment (the first whose rule
+//! matches; see [`crate::segments`]), with the segment's config, under the
+//! runtime's default limits and the default guardrail policy. The
+//! scheduler (`review_due`, run by `dun serve`) and `POST
+//! /v1/debtors/{id}/evaluate` both come here; the dispatcher carries the
+//! kept reminders out.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use crate::builtin;
 use crate::case::Case;
-use crate::case::Channel;
 use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy, Verdict};
 use crate::plan::Action;
+use crate::runtime::Info;
 use crate::runtime::{Limits, Plugin, PluginError, Runtime, RuntimeConfig, RuntimeError};
-use crate::senders::{Message, Sender};
+use crate::segments::{self, DEFAULT, Segment};
 use crate::store::evaluations::{self, ActionVerdict, Evaluation, NewEvaluation};
-use crate::store::invoices::InvoiceStatus;
-use crate::store::invoices::{self, Invoice};
-use crate::store::{Result, Store, StoreError, cases, debtors, outbox};
+use crate::store::segments as store_segments;
+use crate::store::{Result, Store, StoreError, cases};
 
 /// The strategy every debtor runs until segments choose another.
 pub const DEFAULT_STRATEGY: &str = "ladder";
 
 pub struct Engine {
     runtime: Runtime,
-    /// The default strategy, compiled on first use.
-    strategy: OnceLock<std::result::Result<Arc<Plugin>, String>>,
+    /// Built-in strategies by name, compiled on first use, with what they
+    /// say about themselves.
+    strategies: Mutex<HashMap<String, Arc<Loaded>>>,
     limits: Limits,
     policy: Policy,
     stats: EngineStats,
+}
+
+/// A compiled strategy and its `describe()`.
+pub struct Loaded {
+    pub plugin: Arc<Plugin>,
+    pub info: Info,
 }
 
 /// Figures for `/metrics`: evaluations by outcome, fuel and time in the sandbox.
@@ -68,7 +75,7 @@ impl Engine {
         let limits = config.limits;
         Ok(Engine {
             runtime: Runtime::new(config)?,
-            strategy: OnceLock::new(),
+            strategies: Mutex::default(),
             limits,
             policy: Policy::default(),
             stats: EngineStats::default(),
@@ -79,17 +86,78 @@ impl Engine {
         &self.stats
     }
 
-    fn strategy(&self) -> Result<&Arc<Plugin>> {
-        self.strategy
-            .get_or_init(|| {
-                let builtin =
-                    builtin::find(DEFAULT_STRATEGY).ok_or("the built-in ladder is missing")?;
-                self.runtime.load(builtin.wasm).map_err(|e| e.to_string())
+    /// The built-in strategy `name`, compiled once, and its `describe()`.
+    pub fn strategy(&self, name: &str) -> std::result::Result<Arc<Loaded>, String> {
+        if let Some(found) = self
+            .strategies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(found.clone());
+        }
+        let builtin = builtin::find(name).ok_or_else(|| {
+            let known: Vec<&str> = builtin::BUILTINS.iter().map(|b| b.name).collect();
+            format!(
+                "no strategy {name:?}; the built-ins are {}",
+                known.join(", ")
+            )
+        })?;
+        let plugin = self.runtime.load(builtin.wasm).map_err(|e| e.to_string())?;
+        let (info, _) = self
+            .runtime
+            .describe(&plugin, &self.limits)
+            .map_err(|e| format!("{name}: describe() failed: {e}"))?;
+        let loaded = Arc::new(Loaded { plugin, info });
+        self.strategies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Checks a segment's strategy and config: the strategy exists, and the
+    /// config satisfies its `config-schema` when it declares one. Every
+    /// problem names the field at fault (`config/…` for schema errors).
+    pub fn check_segment(
+        &self,
+        strategy: &str,
+        config: &serde_json::Value,
+    ) -> std::result::Result<(), Vec<crate::store::FieldError>> {
+        use crate::store::FieldError;
+        let loaded = self
+            .strategy(strategy)
+            .map_err(|e| vec![FieldError::new("strategy", e)])?;
+        if !config.is_object() {
+            return Err(vec![FieldError::new("config", "a JSON object")]);
+        }
+        let Some(schema) = &loaded.info.config_schema else {
+            return Ok(());
+        };
+        let schema: serde_json::Value = serde_json::from_str(schema).map_err(|e| {
+            vec![FieldError::new(
+                "strategy",
+                format!("{strategy} declares a config schema that is not JSON: {e}"),
+            )]
+        })?;
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            vec![FieldError::new(
+                "strategy",
+                format!("{strategy} declares an invalid config schema: {e}"),
+            )]
+        })?;
+        let problems: Vec<FieldError> = validator
+            .iter_errors(config)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                FieldError::new(format!("config{at}"), e.to_string())
             })
-            .as_ref()
-            .map_err(|e| {
-                StoreError::Internal(format!("cannot load the {DEFAULT_STRATEGY} strategy: {e}"))
-            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// Decides about one debtor at `now` and records the evaluation. A
@@ -103,18 +171,32 @@ impl Engine {
         debtor: &str,
         now: DateTime<Utc>,
     ) -> Result<Evaluation> {
-        let strategy = self.strategy()?.clone();
         let id = debtor.to_owned();
-        let case = store.read_blocking(move |conn| {
-            cases::build(conn, tenant_id, &id, now, "default", serde_json::json!({}))
+        let (mut case, segments, deferrals) = store.read_blocking(move |conn| {
+            let case = cases::build(conn, tenant_id, &id, now, DEFAULT, serde_json::json!({}))?;
+            Ok((
+                case,
+                store_segments::list(conn, tenant_id)?,
+                cases::deferrals(conn, tenant_id, &id)?,
+            ))
         })?;
+        let segment = segments::choose(&segments, &case)
+            .cloned()
+            .unwrap_or_else(Segment::implicit_default);
+        case.debtor.segment = segment.id.clone();
+        case.config = segment.config.clone();
+        let loaded = self
+            .strategy(&segment.strategy)
+            .map_err(|e| StoreError::Internal(format!("segment {}: {e}", segment.id)))?;
+        let strategy = &loaded.plugin;
         let input = to_value(&case)?;
         let input_hash = hex::encode(case.digest());
         let started = std::time::Instant::now();
-        let decided = self.runtime.decide(&strategy, &case, &self.limits);
+        let decided = self.runtime.decide(strategy, &case, &self.limits);
         let mut new = NewEvaluation {
             at: now,
-            strategy: DEFAULT_STRATEGY.into(),
+            segment: segment.id.clone(),
+            strategy: segment.strategy.clone(),
             plugin_digest: strategy.digest.clone(),
             contract: strategy.contract.to_string(),
             input_hash,
@@ -133,7 +215,7 @@ impl Engine {
                 new.duration_us = decision.duration.as_micros() as u64;
                 new.fuel_used = Some(decision.fuel_used);
                 new.log = to_value(&decision.log)?;
-                new.verdicts = self.guard(&case, &decision.plan.actions)?;
+                new.verdicts = self.guard(&case, &deferrals, &decision.plan.actions)?;
                 new.review_at = decision.plan.review_at;
                 new.plan = Some(to_value(&decision.plan)?);
             }
@@ -193,156 +275,20 @@ impl Engine {
         Ok((due.len(), faults.into_inner()))
     }
 
-    /// One dispatcher pass: claims the messages due at `now` (leased, so a
-    /// crash only delays them), checks each again against the debtor as
-    /// they are now (an invoice paid, disputed or voided since the plan
-    /// drops out; none left, or the channel gone, suppresses the message),
-    /// renders and sends it, and records the outcome. A failed send is
-    /// retried with exponential backoff and jitter, and given up after 5
-    /// attempts. Returns (sent, suppressed, failed or retried). Blocking.
-    pub fn dispatch_due(
-        &self,
-        store: &Store,
-        sender: &dyn Sender,
-        now: DateTime<Utc>,
-    ) -> Result<(usize, usize, usize)> {
-        let claimed = store.write_blocking(move |conn| {
-            outbox::claim_due(conn, now, chrono::Duration::minutes(5), 64)
-        })?;
-        let mut counts = (0, 0, 0);
-        for entry in claimed {
-            let lookup = entry.clone();
-            let (debtor, invoices, tenant) = store.read_blocking(move |conn| {
-                let debtor = debtors::get(conn, lookup.tenant_row, &lookup.debtor_id)?;
-                let today = now.date_naive();
-                let invoices: Vec<Invoice> = lookup
-                    .invoice_ids
-                    .iter()
-                    .filter_map(|id| invoices::get(conn, lookup.tenant_row, id, today).ok())
-                    .collect();
-                let tenant: (String, String) = conn.query_row(
-                    "SELECT slug, name FROM tenants WHERE id = ?1",
-                    [lookup.tenant_row],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                Ok((debtor, invoices, tenant))
-            })?;
-            let owed: Vec<&Invoice> = invoices
-                .iter()
-                .filter(|i| i.status.is_owed() && i.status != InvoiceStatus::Disputed)
-                .collect();
-            let to = match entry.channel {
-                Channel::Email => debtor.email.clone(),
-                Channel::Sms | Channel::Call => debtor.phone.clone(),
-                Channel::Letter => debtor.postal_address.as_ref().map(|a| {
-                    format!(
-                        "{}, {} {}, {}",
-                        a.lines.join(", "),
-                        a.postal_code,
-                        a.city,
-                        a.country
-                    )
-                }),
-            };
-            let refusal = if owed.is_empty() {
-                Some(
-                    "every invoice it names was paid, voided or disputed since it was planned"
-                        .to_owned(),
-                )
-            } else if debtor.opt_outs.contains(&entry.channel) {
-                Some(format!(
-                    "the debtor opted out of {}",
-                    entry.channel.as_str()
-                ))
-            } else if to.is_none() {
-                Some(format!(
-                    "no {} contact for the debtor",
-                    entry.channel.as_str()
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = refusal {
-                let done = entry.clone();
-                store.write_blocking(move |conn| {
-                    outbox::finish(conn, &done, "suppressed", Some(&reason), None, now)
-                })?;
-                counts.1 += 1;
-                continue;
-            }
-            let lines: Vec<String> = owed
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}  {} {}  due {}",
-                        i.number,
-                        money(i.open_amount, &i.currency),
-                        i.currency,
-                        i.due_on
-                    )
-                })
-                .collect();
-            let currency = &owed[0].currency;
-            let total: i64 = owed
-                .iter()
-                .filter(|i| &i.currency == currency)
-                .map(|i| i.open_amount)
-                .sum();
-            let (subject, text) = crate::senders::wording(
-                entry.tone,
-                &debtor.name,
-                &lines,
-                &format!("{} {currency}", money(total, currency)),
-            );
-            let message = Message {
-                idempotency_key: entry.idempotency_key.clone(),
-                tenant: tenant.0,
-                tenant_name: tenant.1,
-                channel: entry.channel,
-                tone: entry.tone,
-                to: to.unwrap_or_default(),
-                subject,
-                text,
-                at: now,
-            };
-            let done = entry.clone();
-            match sender.send(&message) {
-                Ok(()) => {
-                    store.write_blocking(move |conn| {
-                        outbox::finish(conn, &done, "sent", None, None, now)
-                    })?;
-                    counts.0 += 1;
-                }
-                Err(error) => {
-                    counts.2 += 1;
-                    let (status, retry_at) = if entry.attempts >= 5 {
-                        ("failed", None)
-                    } else {
-                        // 1, 2, 4, 8 minutes, plus up to a quarter more.
-                        let base = chrono::Duration::minutes(
-                            1 << (entry.attempts.saturating_sub(1)).min(10),
-                        );
-                        let jitter = base.num_milliseconds()
-                            * i64::from(now.timestamp_subsec_millis() % 250)
-                            / 1000;
-                        (
-                            "scheduled",
-                            Some(now + base + chrono::Duration::milliseconds(jitter)),
-                        )
-                    };
-                    tracing::warn!(message = %entry.id, %error, status, "send failed");
-                    store.write_blocking(move |conn| {
-                        outbox::finish(conn, &done, status, Some(&error), retry_at, now)
-                    })?;
-                }
-            }
-        }
-        Ok(counts)
-    }
-
     /// Each action after the guardrails.
-    fn guard(&self, case: &Case, actions: &[Action]) -> Result<Vec<ActionVerdict>> {
-        let facts = facts(case);
+    fn guard(
+        &self,
+        case: &Case,
+        deferrals: &[(String, chrono::NaiveDate)],
+        actions: &[Action],
+    ) -> Result<Vec<ActionVerdict>> {
+        let mut facts = facts(case);
+        for invoice in &mut facts.invoices {
+            invoice.deferred_until = deferrals
+                .iter()
+                .find(|(id, _)| *id == invoice.id)
+                .map(|(_, until)| *until);
+        }
         actions
             .iter()
             .map(|action| {
@@ -365,7 +311,17 @@ impl Engine {
                     planned,
                     verdict: verdict.into(),
                     action,
-                    reasons: reasons.iter().map(to_value).collect::<Result<_>>()?,
+                    reasons: reasons
+                        .iter()
+                        .map(|reason| {
+                            // The rule's facts, and a sentence for people.
+                            let mut value = to_value(reason)?;
+                            if let Some(fields) = value.as_object_mut() {
+                                fields.insert("text".into(), reason.to_string().into());
+                            }
+                            Ok(value)
+                        })
+                        .collect::<Result<_>>()?,
                 })
             })
             .collect()
@@ -377,14 +333,6 @@ fn split<T>(
     wrap: fn(T) -> Action,
 ) -> (Option<Action>, Vec<crate::guardrails::Reason>) {
     (verdict.action.map(wrap), verdict.reasons)
-}
-
-/// Minor units in major units for a message, per the currency's exponent.
-fn money(minor: i64, currency: &str) -> String {
-    match crate::money::Currency::from_code(currency) {
-        Some(c) => c.format_minor(minor),
-        None => minor.to_string(),
-    }
 }
 
 fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {

@@ -16,7 +16,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     init_tracing();
     let store = Store::open(&config.database)
         .with_context(|| format!("opening {}", config.database.display()))?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let test_clock = config
+        .test_clock
+        .map(|at| Arc::new(crate::clock::ManualClock::new(at)));
+    let clock: Arc<dyn Clock> = match &test_clock {
+        Some(manual) => {
+            tracing::warn!(now = %manual.now(), "running on a test clock: time moves only when asked");
+            manual.clone()
+        }
+        None => Arc::new(SystemClock),
+    };
     let now = clock.now();
     if let Some((tenant, keys)) =
         store.write_blocking(move |conn| tenants::bootstrap_demo(conn, now))?
@@ -29,6 +38,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             println!("  {:<9} {}", key.info.role.as_str(), key.key);
         }
     }
+    let sender = Arc::new(
+        crate::senders::Senders::new(&config.senders, config.outbox_dir.clone())
+            .map_err(|e| anyhow::anyhow!("senders: {e}"))?,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("dun-http")
@@ -36,7 +49,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let engine = Arc::new(crate::engine::Engine::new(
         crate::runtime::RuntimeConfig::default(),
     )?);
-    let state = AppState::new(store.clone(), engine.clone(), clock.clone());
+    let mut state = AppState::new(store.clone(), engine.clone(), clock.clone());
+    state.test_clock = test_clock;
     let sweeper = store.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -53,11 +67,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             ));
         }
         if config.dispatch_interval_secs > 0 {
-            let sender: Arc<dyn crate::senders::Sender> = Arc::new(crate::senders::FileSender {
-                dir: config.outbox_dir.clone(),
-            });
             tokio::spawn(dispatch(
-                engine.clone(),
                 sweeper.clone(),
                 sender,
                 clock.clone(),
@@ -113,9 +123,8 @@ async fn schedule(
 
 /// The dispatcher: every `interval` seconds, sends what is due.
 async fn dispatch(
-    engine: Arc<crate::engine::Engine>,
     store: Store,
-    sender: Arc<dyn crate::senders::Sender>,
+    sender: Arc<crate::senders::Senders>,
     clock: Arc<dyn Clock>,
     interval: u64,
 ) {
@@ -124,17 +133,20 @@ async fn dispatch(
     loop {
         every.tick().await;
         loop {
-            let (engine, store, sender, now) =
-                (engine.clone(), store.clone(), sender.clone(), clock.now());
+            let (store, sender, now) = (store.clone(), sender.clone(), clock.now());
             match tokio::task::spawn_blocking(move || {
-                engine.dispatch_due(&store, sender.as_ref(), now)
+                let (handed_over, _) = crate::dispatcher::hand_over_due(&store, &sender, now)?;
+                if handed_over > 0 {
+                    tracing::info!(handed_over, "escalations handed over");
+                }
+                crate::dispatcher::dispatch_due(&store, sender.as_ref(), now)
             })
             .await
             {
-                Ok(Ok((0, 0, 0))) => break,
-                Ok(Ok((sent, suppressed, failed))) => {
-                    tracing::info!(sent, suppressed, failed, "dispatcher pass");
-                    if sent + suppressed + failed < 64 {
+                Ok(Ok(pass)) if pass.total() == 0 => break,
+                Ok(Ok(pass)) => {
+                    tracing::info!(pass.sent, pass.suppressed, pass.failed, "dispatcher pass");
+                    if pass.total() < crate::dispatcher::BATCH {
                         break;
                     }
                 }

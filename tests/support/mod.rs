@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod receiver;
+pub mod smtp;
+
 /// The `dun` binary under test.
 pub fn dun() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dun"))
@@ -63,7 +66,7 @@ impl Server {
         Server::start_on_with(db, &[])
     }
 
-    fn start_on_with(db: &Path, env: &[(&str, &str)]) -> Server {
+    pub fn start_on_with(db: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = dun()
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)

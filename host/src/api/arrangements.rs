@@ -1,4 +1,5 @@
-//! Disputes, promises to pay and payment plans.
+//! Disputes, promises to pay, payment plans; the offers strategies make
+//! and the escalations they hand over.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -8,6 +9,7 @@ use axum::response::Response;
 use super::AppState;
 use super::extract::{self, IdempotencyKey, NoQuery, TenantScope};
 use super::problem::Problem;
+use crate::store::actions;
 use crate::store::arrangements::{
     self, Dispute, NewDispute, NewPaymentPlan, NewPromise, PaymentPlan, Promise, ResolveDispute,
 };
@@ -213,4 +215,65 @@ pub async fn cancel_plan(
         },
     )
     .await
+}
+
+/// The debtor's offers (payment plans and discounts a strategy made),
+/// newest first.
+#[utoipa::path(get, path = "/v1/debtors/{id}/offers", tag = "offers",
+    params(("id" = String, Path, description = "the debtor's external id")),
+    responses((status = 200, body = Vec<actions::Offer>), (status = 404, body = Problem)))]
+pub async fn offers(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| actions::list_offers(conn, scope.id, &id))
+        .await
+}
+
+/// Accepts an open payment-plan offer: the payment plan is created with
+/// the offered installments (409 when the offer expired, was withdrawn or
+/// was accepted already).
+#[utoipa::path(post, path = "/v1/offers/{id}/accept", tag = "offers",
+    params(("id" = String, Path, description = "offer id (`ofr_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "retry-safe key")),
+    responses((status = 201, body = PaymentPlan), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn accept_offer(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+) -> Result<Response, Problem> {
+    let tenant = scope.id;
+    let path = format!("POST /v1/offers/{id}/accept");
+    app.write(scope.scope(), key, &[path.as_bytes()], move |conn, now| {
+        Ok((
+            StatusCode::CREATED,
+            actions::accept_offer(conn, tenant, &id, now)?,
+        ))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EscalationParams {
+    /// Only this debtor's.
+    debtor_id: Option<String>,
+}
+
+/// Escalations handed over (or waiting to be), newest first, at most 100.
+#[utoipa::path(get, path = "/v1/escalations", tag = "offers", params(EscalationParams),
+    responses((status = 200, body = Vec<actions::Escalation>)))]
+pub async fn escalations(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    uri: axum::http::Uri,
+) -> Result<Response, Problem> {
+    let params: EscalationParams = extract::query(uri.query())?;
+    app.read(move |conn| actions::list_escalations(conn, scope.id, params.debtor_id.as_deref()))
+        .await
 }

@@ -34,6 +34,8 @@ mod ops;
 mod payments;
 pub mod problem;
 mod reports;
+mod segments;
+mod templates;
 mod tenants;
 
 use problem::Problem;
@@ -45,6 +47,9 @@ pub struct AppState {
     /// Runs strategies and guardrails.
     pub engine: Arc<crate::engine::Engine>,
     pub clock: Arc<dyn Clock>,
+    /// The same clock when it is a test clock (`--test-clock`), which
+    /// `POST /v1/test-clock` moves.
+    pub test_clock: Option<Arc<crate::clock::ManualClock>>,
     pub auth: Arc<extract::AuthCache>,
     pub metrics: Arc<metrics::Metrics>,
     pub started: Instant,
@@ -56,6 +61,7 @@ impl AppState {
             store,
             engine,
             clock,
+            test_clock: None,
             auth: Arc::default(),
             metrics: Arc::default(),
             started: Instant::now(),
@@ -167,8 +173,9 @@ pub const BULK_MAX_ITEMS: usize = 50_000;
     security(("bearer" = [])),
     tags(
         (name = "debtors"), (name = "invoices"), (name = "payments"),
-        (name = "disputes"), (name = "promises"), (name = "payment-plans"),
-        (name = "reports"), (name = "tenants"), (name = "operations")
+        (name = "disputes"), (name = "promises"), (name = "payment-plans"), (name = "offers"),
+        (name = "reports"), (name = "segments"), (name = "templates"), (name = "messages"),
+        (name = "tenants"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -222,7 +229,17 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(arrangements::create_plan))
         .routes(routes!(arrangements::get_plan))
         .routes(routes!(arrangements::cancel_plan))
+        .routes(routes!(arrangements::offers))
+        .routes(routes!(arrangements::accept_offer))
+        .routes(routes!(arrangements::escalations))
         .routes(routes!(reports::aging))
+        .routes(routes!(segments::list))
+        .routes(routes!(segments::get, segments::put, segments::delete))
+        .routes(routes!(templates::list))
+        .routes(routes!(templates::get, templates::put, templates::delete))
+        .routes(routes!(templates::preview))
+        .routes(routes!(templates::message))
+        .routes(routes!(templates::letter_pdf))
         .routes(routes!(tenants::create, tenants::list))
         .routes(routes!(tenants::create_key_for))
         .routes(routes!(tenants::create_key, tenants::list_keys))
@@ -230,6 +247,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+        .routes(routes!(ops::move_test_clock))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(|request, next| {
             read_body(request, next, BODY_LIMIT)

@@ -43,3 +43,62 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     response
 }
+
+/// Where the test clock should go: to an instant, or forward by seconds.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockMove {
+    /// Set the clock to this instant (RFC 3339).
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Move the clock forward by this many seconds.
+    pub advance_secs: Option<u32>,
+}
+
+/// The time the server runs at.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ClockReading {
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Moves the test clock (operator only). Exists only on a server started
+/// with `--test-clock`: tests and back-tests move time instead of sleeping,
+/// and the scheduler, dispatcher and sweep follow on their next pass.
+/// The clock never goes back.
+#[utoipa::path(post, path = "/v1/test-clock", tag = "operations", request_body = ClockMove,
+    responses((status = 200, body = ClockReading), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn move_test_clock(
+    State(state): State<AppState>,
+    _: super::extract::Operator,
+    _: super::extract::NoQuery,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<ClockReading>, Problem> {
+    let Some(clock) = state.test_clock.as_ref() else {
+        return Err(Problem::not_found(
+            "this server runs on the system clock (start it with --test-clock)",
+        ));
+    };
+    let wanted: ClockMove = super::extract::json(&body)?;
+    let now = crate::clock::Clock::now(clock.as_ref());
+    let to = match (wanted.at, wanted.advance_secs) {
+        (Some(at), None) => at,
+        (None, Some(secs)) => now + chrono::Duration::seconds(secs.into()),
+        _ => {
+            return Err(Problem::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "at",
+                "give exactly one of `at` and `advance_secs`",
+            ));
+        }
+    };
+    if to < now {
+        return Err(Problem::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "at",
+            format!("the clock never goes back (it reads {})", now.to_rfc3339()),
+        ));
+    }
+    clock.set(to);
+    Ok(axum::Json(ClockReading { now: to }))
+}

@@ -59,12 +59,31 @@ pub fn build(
     })
 }
 
+/// Owed invoices of the debtor whose contact is deferred, with the date
+/// contact resumes after (for the guardrails; strategies do not see it).
+pub fn deferrals(
+    conn: &Connection,
+    tenant_id: i64,
+    external_id: &str,
+) -> Result<Vec<(String, chrono::NaiveDate)>> {
+    let row = debtors::row_id(conn, tenant_id, external_id)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT external_id, deferred_until FROM invoices
+         WHERE debtor_id = ?1 AND deferred_until IS NOT NULL AND status NOT IN ('paid', 'void', 'written-off')",
+    )?;
+    let rows = stmt.query_map([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The debtor's owed invoices, oldest due first, with any pending promise.
+/// `amount` is the principal; fees charged since are in `fees_charged` and
+/// in `open_amount`.
 fn owed_invoices(conn: &Connection, debtor: i64) -> Result<Vec<Invoice>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT i.external_id, i.number, i.currency, i.amount, i.open_amount, i.issued_on, i.due_on, i.status, i.terms,
+        "SELECT i.external_id, i.number, i.currency, i.amount - i.fees, i.open_amount, i.issued_on, i.due_on, i.status, i.terms,
                 (SELECT MAX(p.promised_on) FROM promise_invoices pi JOIN promises p ON p.id = pi.promise_id
-                 WHERE pi.invoice_id = i.id AND p.status = 'pending')
+                 WHERE pi.invoice_id = i.id AND p.status = 'pending'),
+                i.fees
          FROM invoices i
          WHERE i.debtor_id = ?1 AND i.status NOT IN ('paid', 'void', 'written-off')
          ORDER BY i.due_on, i.id",
@@ -78,7 +97,7 @@ fn owed_invoices(conn: &Connection, debtor: i64) -> Result<Vec<Invoice>> {
             currency: r.get(2)?,
             amount: r.get(3)?,
             open_amount: r.get(4)?,
-            fees_charged: 0,
+            fees_charged: r.get(10)?,
             issued_on: r.get(5)?,
             due_on: r.get(6)?,
             status: owed_status(StoredStatus::parse(&status).unwrap_or(StoredStatus::Open)),

@@ -29,6 +29,7 @@ pub struct ActionVerdict {
 #[derive(Clone, Debug)]
 pub struct NewEvaluation {
     pub at: DateTime<Utc>,
+    pub segment: String,
     pub strategy: String,
     pub plugin_digest: String,
     pub contract: String,
@@ -51,6 +52,8 @@ pub struct Evaluation {
     pub debtor_id: String,
     /// The instant decided at (the case's `now`).
     pub at: DateTime<Utc>,
+    /// The segment the debtor was in (which chose the strategy).
+    pub segment: Option<String>,
     pub strategy: String,
     /// SHA-256 of the component that ran.
     pub plugin_digest: String,
@@ -122,8 +125,8 @@ pub fn record(
     let next_review_at = next_review(new.at, new.review_at, failures);
     conn.prepare_cached(
         "INSERT INTO evaluations (public_id, tenant_id, debtor_id, at, strategy, plugin_digest, contract, input_hash, input,
-                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at, next_review_at, failures)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at, next_review_at, failures, segment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         id,
@@ -144,27 +147,54 @@ pub fn record(
         new.duration_us as i64,
         now,
         next_review_at,
-        failures
+        failures,
+        new.segment
     ])?;
     if new.outcome == "ok" {
-        // The reminders this plan keeps replace what was scheduled before.
-        let reminders: Vec<Reminder> = new
+        let row = conn.last_insert_rowid();
+        // What the guardrails moved or suppressed goes on the timeline,
+        // with the reasons.
+        for verdict in new.verdicts.iter().filter(|v| v.verdict != "kept") {
+            let kind = if verdict.verdict == "suppressed" {
+                super::timeline::EventKind::ActionSuppressed
+            } else {
+                super::timeline::EventKind::ActionMoved
+            };
+            super::timeline::append(
+                conn,
+                tenant_id,
+                debtor,
+                new.at,
+                kind,
+                Some(&id),
+                &serde_json::json!({
+                    "planned": verdict.planned, "action": verdict.action, "reasons": verdict.reasons,
+                }),
+            )?;
+        }
+        let kept: Vec<Action> = new
             .verdicts
             .iter()
             .filter_map(|v| v.action.clone())
-            .filter_map(|a| match serde_json::from_value(a) {
-                Ok(Action::Remind(r)) => Some(r),
+            .filter_map(|a| serde_json::from_value(a).ok())
+            .collect();
+        // The reminders this plan keeps replace what was scheduled before;
+        // its other actions change what they change (see `actions`).
+        let reminders: Vec<Reminder> = kept
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remind(r) => Some(r.clone()),
                 _ => None,
             })
             .collect();
-        let row = conn.last_insert_rowid();
         super::outbox::replace_scheduled(conn, tenant_id, debtor, (row, &id), &reminders, now)?;
+        super::actions::apply(conn, tenant_id, debtor, (row, &id), &kept, new.at)?;
     }
     get(conn, tenant_id, &id)
 }
 
 const COLUMNS: &str = "e.public_id, d.external_id, e.at, e.strategy, e.plugin_digest, e.contract, e.input_hash, e.outcome, e.error,
-    e.plan, e.verdicts, e.log, e.fuel_used, e.duration_us, e.created_at, e.next_review_at, e.failures";
+    e.plan, e.verdicts, e.log, e.fuel_used, e.duration_us, e.created_at, e.next_review_at, e.failures, e.segment";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
     let plan: Option<String> = r.get(9)?;
@@ -191,6 +221,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
         created_at: r.get(14)?,
         next_review_at: r.get(15)?,
         failures: r.get(16)?,
+        segment: r.get(17)?,
         input: None,
     })
 }
@@ -204,7 +235,7 @@ pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<Evaluation> {
         ))?
         .query_row(params![tenant_id, id], |r| {
             let mut evaluation = from_row(r)?;
-            evaluation.input = Some(from_json(&r.get::<_, String>(17)?)?);
+            evaluation.input = Some(from_json(&r.get::<_, String>(18)?)?);
             Ok(evaluation)
         })
         .optional()?;

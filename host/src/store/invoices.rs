@@ -163,10 +163,15 @@ pub struct Invoice {
     pub debtor_id: String,
     pub number: String,
     pub currency: String,
-    /// Total, minor units.
+    /// Total, minor units: the invoice's own amount plus any fees charged.
     pub amount: i64,
-    /// Still owed, minor units.
+    /// Still owed, minor units (fees included).
     pub open_amount: i64,
+    /// Fees charged by the strategy (included in `amount` and
+    /// `open_amount`), minor units.
+    pub fees: i64,
+    /// Contact about it is paused until this date (a strategy's deferral).
+    pub deferred_until: Option<NaiveDate>,
     pub issued_on: NaiveDate,
     pub due_on: NaiveDate,
     /// Days past due today (negative before the due date).
@@ -183,7 +188,7 @@ pub struct Invoice {
 }
 
 const COLUMNS: &str = "i.id, i.external_id, d.external_id, i.number, i.currency, i.amount, i.open_amount, i.issued_on, i.due_on,
-    i.status, i.terms, i.metadata, i.paid_on, i.voided_on, i.void_reason, i.created_at, i.updated_at";
+    i.status, i.terms, i.metadata, i.paid_on, i.voided_on, i.void_reason, i.created_at, i.updated_at, i.fees, i.deferred_until";
 
 fn from_row(row: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<(i64, Invoice)> {
     let due_on: NaiveDate = row.get(8)?;
@@ -214,6 +219,8 @@ fn from_row(row: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<(i64,
             void_reason: row.get(14)?,
             created_at: row.get(15)?,
             updated_at: row.get(16)?,
+            fees: row.get(17)?,
+            deferred_until: row.get(18)?,
         },
     ))
 }
@@ -903,6 +910,9 @@ pub(crate) fn refresh_status(
             Some(&external_id),
             &json!({ "from": old, "to": status }),
         )?;
+        if !status.is_owed() || status == InvoiceStatus::Disputed {
+            super::outbox::cancel_unneeded(conn, tenant_id, debtor, now)?;
+        }
     }
     Ok(status)
 }

@@ -18,6 +18,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0002_evaluations.sql"),
     ),
     ("outbox", include_str!("migrations/0003_outbox.sql")),
+    (
+        "messages and templates",
+        include_str!("migrations/0004_messages_and_templates.sql"),
+    ),
+    ("segments", include_str!("migrations/0005_segments.sql")),
+    ("actions", include_str!("migrations/0006_actions.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

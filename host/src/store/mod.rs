@@ -22,6 +22,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+pub mod actions;
 pub mod aging;
 pub mod arrangements;
 pub mod cases;
@@ -33,6 +34,8 @@ pub mod invoices;
 mod migrations;
 pub mod outbox;
 pub mod payments;
+pub mod segments;
+pub mod templates;
 pub mod tenants;
 pub mod timeline;
 

@@ -100,6 +100,67 @@ pub(crate) fn replace_scheduled(
     Ok(())
 }
 
+/// Cancels the debtor's scheduled messages that no longer name an invoice
+/// to chase (all paid, voided, written off or disputed since they were
+/// planned), with the reason on the timeline. Runs in the same savepoint
+/// as the change that settled them, so a payment that lands before the
+/// send time cancels the message at once.
+pub(crate) fn cancel_unneeded(
+    conn: &Connection,
+    tenant_id: i64,
+    debtor: i64,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let scheduled: Vec<OutboxEntry> = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox o JOIN debtors d ON d.id = o.debtor_id
+             WHERE o.debtor_id = ?1 AND o.tenant_id = ?2 AND o.status = 'scheduled'"
+        ))?
+        .query_map(params![debtor, tenant_id], from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut cancelled = 0;
+    for entry in scheduled {
+        let mut still_owed = false;
+        for invoice in &entry.invoice_ids {
+            let status: Option<String> = conn
+                .prepare_cached(
+                    "SELECT status FROM invoices WHERE tenant_id = ?1 AND external_id = ?2",
+                )?
+                .query_row(params![tenant_id, invoice], |r| r.get(0))
+                .ok();
+            if status.is_some_and(|s| {
+                !matches!(
+                    s.as_str(),
+                    "paid" | "void" | "written-off" | "disputed" | "in-collection"
+                )
+            }) {
+                still_owed = true;
+                break;
+            }
+        }
+        if still_owed {
+            continue;
+        }
+        let reason = "every invoice it names was settled or disputed before it was sent";
+        conn.prepare_cached("UPDATE outbox SET status = 'cancelled', reason = ?2 WHERE id = ?1")?
+            .execute(params![entry.row, reason])?;
+        timeline::append(
+            conn,
+            tenant_id,
+            debtor,
+            now,
+            EventKind::MessageCancelled,
+            Some(&entry.id),
+            &json!({
+                "channel": entry.channel, "tone": entry.tone, "invoice_ids": entry.invoice_ids,
+                "scheduled_at": entry.scheduled_at, "reason": reason,
+            }),
+        )?;
+        cancelled += 1;
+    }
+    Ok(cancelled)
+}
+
 /// Claims up to `limit` messages due at `now` (and any whose lease ran out)
 /// for `lease`; each claim counts as an attempt.
 pub fn claim_due(
@@ -169,6 +230,87 @@ pub fn finish(
         )?;
     }
     Ok(())
+}
+
+/// What went out, as the debtor received it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    pub recipient: String,
+    pub language: String,
+    pub subject: Option<String>,
+    pub text: String,
+    pub html: Option<String>,
+    pub pdf: Option<Vec<u8>>,
+    /// The provider's reference (SMTP reply, message id, file path).
+    pub reference: Option<String>,
+}
+
+/// Records a message as sent, with what was sent.
+pub fn sent(conn: &Connection, entry: &OutboxEntry, sent: &Sent, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET recipient = ?2, language = ?3, subject = ?4, body = ?5, html = ?6, pdf = ?7, provider_ref = ?8
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        entry.row,
+        sent.recipient,
+        sent.language,
+        sent.subject,
+        sent.text,
+        sent.html,
+        sent.pdf,
+        sent.reference
+    ])?;
+    finish(conn, entry, "sent", None, None, now)
+}
+
+/// The content of a sent message: (recipient, subject, text, html).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SentContent {
+    pub recipient: Option<String>,
+    pub language: Option<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    /// Whether a PDF is kept (letters): `GET /v1/messages/{id}/pdf`.
+    pub has_pdf: bool,
+    pub provider_ref: Option<String>,
+}
+
+/// A message by its public id, with what was sent.
+pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<(OutboxEntry, SentContent)> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, o.recipient, o.language, o.subject, o.body, o.html, o.pdf IS NOT NULL, o.provider_ref
+         FROM outbox o JOIN debtors d ON d.id = o.debtor_id
+         WHERE o.public_id = ?1 AND o.tenant_id = ?2"
+    ))?
+    .query_row(params![id, tenant_id], |r| {
+        Ok((
+            from_row(r)?,
+            SentContent {
+                recipient: r.get(14)?,
+                language: r.get(15)?,
+                subject: r.get(16)?,
+                text: r.get(17)?,
+                html: r.get(18)?,
+                has_pdf: r.get(19)?,
+                provider_ref: r.get(20)?,
+            },
+        ))
+    })
+    .map_err(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => super::StoreError::not_found("message", id),
+        other => other.into(),
+    })
+}
+
+/// A letter's PDF, as sent.
+pub fn pdf(conn: &Connection, tenant_id: i64, id: &str) -> Result<Vec<u8>> {
+    conn.prepare_cached("SELECT pdf FROM outbox WHERE public_id = ?1 AND tenant_id = ?2")?
+        .query_row(params![id, tenant_id], |r| r.get::<_, Option<Vec<u8>>>(0))
+        .ok()
+        .flatten()
+        .ok_or_else(|| super::StoreError::not_found("letter PDF", id))
 }
 
 /// A debtor's messages, newest first.

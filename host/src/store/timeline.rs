@@ -35,6 +35,16 @@ pub enum EventKind {
     MessageSent,
     MessageSuppressed,
     MessageFailed,
+    MessageCancelled,
+    ActionMoved,
+    ActionSuppressed,
+    FeeCharged,
+    InvoiceDeferred,
+    OfferMade,
+    OfferAccepted,
+    Escalated,
+    EscalationSent,
+    EscalationFailed,
 }
 
 impl EventKind {
@@ -62,6 +72,16 @@ impl EventKind {
             EventKind::MessageSent => "message.sent",
             EventKind::MessageSuppressed => "message.suppressed",
             EventKind::MessageFailed => "message.failed",
+            EventKind::MessageCancelled => "message.cancelled",
+            EventKind::ActionMoved => "action.moved",
+            EventKind::ActionSuppressed => "action.suppressed",
+            EventKind::FeeCharged => "fee.charged",
+            EventKind::InvoiceDeferred => "invoice.deferred",
+            EventKind::OfferMade => "offer.made",
+            EventKind::OfferAccepted => "offer.accepted",
+            EventKind::Escalated => "escalation.created",
+            EventKind::EscalationSent => "escalation.sent",
+            EventKind::EscalationFailed => "escalation.failed",
         }
     }
 }

@@ -1,0 +1,132 @@
+//! Segments: which strategy, with which config, decides for which debtors.
+//! Read by every key of the tenant; changed by its admins.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::AppState;
+use super::extract::{self, IdempotencyKey, NoQuery, TenantScope};
+use super::problem::Problem;
+use crate::segments::{DEFAULT, Rule, Segment};
+use crate::store::segments::{self, SegmentInput};
+use crate::store::{FieldError, StoreError};
+
+/// The tenant's segments in the order they are tried; `default` last.
+#[utoipa::path(get, path = "/v1/segments", tag = "segments",
+    responses((status = 200, body = Vec<Segment>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+) -> Result<Response, Problem> {
+    app.read(move |conn| segments::list(conn, scope.id)).await
+}
+
+#[utoipa::path(get, path = "/v1/segments/{id}", tag = "segments",
+    params(("id" = String, Path, description = "the segment id")),
+    responses((status = 200, body = Segment), (status = 404, body = Problem)))]
+pub async fn get(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    app.read(move |conn| segments::get(conn, scope.id, &id))
+        .await
+}
+
+/// Creates or replaces a segment (admin). The rule is checked, the
+/// strategy must exist, and the config must satisfy the strategy's config
+/// schema; every problem names its field (`config/…` for the schema's).
+/// `default` takes no rule. Takes effect at the next evaluation.
+#[utoipa::path(put, path = "/v1/segments/{id}", tag = "segments",
+    params(("id" = String, Path, description = "the segment id: lower-case letters, digits and dashes")),
+    request_body = SegmentInput,
+    responses((status = 201, body = Segment), (status = 200, body = Segment), (status = 422, body = Problem)))]
+pub async fn put(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    scope.require_admin()?;
+    let well_formed = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-');
+    if !well_formed {
+        return Err(Problem::field(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "id",
+            "segment ids are 1-64 lower-case letters, digits and dashes",
+        ));
+    }
+    let input: SegmentInput = extract::json(&body)?;
+    let mut problems: Vec<FieldError> = input.rule.problems("rule");
+    if id == DEFAULT && input.rule != Rule::default() {
+        problems.push(FieldError::new(
+            "rule",
+            "the default segment matches everyone; it takes no rule",
+        ));
+    }
+    if input
+        .name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
+        problems.push(FieldError::new("name", "1-200 characters"));
+    }
+    let engine = app.engine.clone();
+    let (strategy, config) = (input.strategy.clone(), input.config.clone());
+    let checked = tokio::task::spawn_blocking(move || engine.check_segment(&strategy, &config))
+        .await
+        .map_err(|e| Problem::from(StoreError::Internal(e.to_string())))?;
+    if let Err(more) = checked {
+        problems.extend(more);
+    }
+    if !problems.is_empty() {
+        return Err(StoreError::Invalid(problems).into());
+    }
+    let tenant = scope.id;
+    let path = format!("PUT /v1/segments/{id}");
+    app.write(
+        scope.scope(),
+        key,
+        &[path.as_bytes(), &body],
+        move |conn, now| {
+            let (segment, created) = segments::put(conn, tenant, &id, &input, now)?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, segment))
+        },
+    )
+    .await
+}
+
+/// Removes a segment (admin); its debtors fall to the next segment that
+/// matches. Deleting `default` resets it to the built-in ladder.
+#[utoipa::path(delete, path = "/v1/segments/{id}", tag = "segments",
+    params(("id" = String, Path, description = "the segment id")),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    scope.require_admin()?;
+    let tenant = scope.id;
+    app.store
+        .write(move |conn| segments::delete(conn, tenant, &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

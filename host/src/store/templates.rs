@@ -1,0 +1,173 @@
+//! A tenant's own templates, per channel, tone and language. What a message
+//! is rendered with is the tenant's template for the debtor's exact
+//! language, else for its base language (`de` for `de-AT`), else the
+//! built-in one ([`crate::templates::builtin`]).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::Result;
+use crate::case::{Channel, Tone};
+use crate::templates::{self, Template};
+
+/// A template and where it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Effective {
+    /// `tenant:<channel>/<tone>/<language>` or `builtin:<channel>/<tone>/<language>`.
+    pub name: String,
+    pub template: Template,
+}
+
+/// A stored template.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Stored {
+    pub channel: Channel,
+    pub tone: Tone,
+    pub language: String,
+    #[serde(flatten)]
+    pub template: Template,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn tone_str(tone: Tone) -> String {
+    serde_json::to_value(tone)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The tenant's template for exactly this language, if any.
+pub fn get(
+    conn: &Connection,
+    tenant_id: i64,
+    channel: Channel,
+    tone: Tone,
+    language: &str,
+) -> Result<Option<Template>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT subject, text, html FROM templates
+             WHERE tenant_id = ?1 AND channel = ?2 AND tone = ?3 AND language = ?4",
+        )?
+        .query_row(
+            params![tenant_id, channel.as_str(), tone_str(tone), language],
+            |r| {
+                Ok(Template {
+                    subject: r.get(0)?,
+                    text: r.get(1)?,
+                    html: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// What a message to a debtor speaking `language` is rendered with.
+pub fn effective(
+    conn: &Connection,
+    tenant_id: i64,
+    channel: Channel,
+    tone: Tone,
+    language: &str,
+) -> Result<Effective> {
+    let base = language.split('-').next().unwrap_or(language);
+    for candidate in [language, base] {
+        if let Some(template) = get(conn, tenant_id, channel, tone, candidate)? {
+            return Ok(Effective {
+                name: format!("tenant:{}/{}/{candidate}", channel.as_str(), tone_str(tone)),
+                template,
+            });
+        }
+    }
+    Ok(Effective {
+        name: format!(
+            "builtin:{}/{}/{}",
+            channel.as_str(),
+            tone_str(tone),
+            templates::builtin_language(language)
+        ),
+        template: templates::builtin(channel, tone, language),
+    })
+}
+
+/// Saves a template (already validated by the caller).
+pub fn put(
+    conn: &Connection,
+    tenant_id: i64,
+    channel: Channel,
+    tone: Tone,
+    language: &str,
+    template: &Template,
+    now: DateTime<Utc>,
+) -> Result<Stored> {
+    conn.prepare_cached(
+        "INSERT INTO templates (tenant_id, channel, tone, language, subject, text, html, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (tenant_id, channel, tone, language)
+         DO UPDATE SET subject = excluded.subject, text = excluded.text, html = excluded.html, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        tenant_id,
+        channel.as_str(),
+        tone_str(tone),
+        language,
+        template.subject,
+        template.text,
+        template.html,
+        now
+    ])?;
+    Ok(Stored {
+        channel,
+        tone,
+        language: language.to_owned(),
+        template: template.clone(),
+        updated_at: now,
+    })
+}
+
+/// Removes the tenant's template; the built-in one applies again.
+pub fn delete(
+    conn: &Connection,
+    tenant_id: i64,
+    channel: Channel,
+    tone: Tone,
+    language: &str,
+) -> Result<()> {
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM templates WHERE tenant_id = ?1 AND channel = ?2 AND tone = ?3 AND language = ?4",
+        )?
+        .execute(params![tenant_id, channel.as_str(), tone_str(tone), language])?;
+    if removed == 0 {
+        return Err(super::StoreError::not_found(
+            "template",
+            format!("{}/{}/{language}", channel.as_str(), tone_str(tone)),
+        ));
+    }
+    Ok(())
+}
+
+/// The tenant's templates.
+pub fn list(conn: &Connection, tenant_id: i64) -> Result<Vec<Stored>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT channel, tone, language, subject, text, html, updated_at FROM templates
+         WHERE tenant_id = ?1 ORDER BY channel, tone, language",
+    )?;
+    let rows = stmt.query_map([tenant_id], |r| {
+        let channel: String = r.get(0)?;
+        let tone: String = r.get(1)?;
+        Ok(Stored {
+            channel: Channel::parse(&channel).unwrap_or(Channel::Email),
+            tone: serde_json::from_value(serde_json::Value::String(tone)).unwrap_or(Tone::Gentle),
+            language: r.get(2)?,
+            template: Template {
+                subject: r.get(3)?,
+                text: r.get(4)?,
+                html: r.get(5)?,
+            },
+            updated_at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
