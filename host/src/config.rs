@@ -11,6 +11,7 @@
 //! dispatch_interval_secs = 5    # DUN_DISPATCH_INTERVAL_SECS; 0: off
 //! outbox_dir = "dun-outbox"     # DUN_OUTBOX_DIR: where the file sender writes
 //! test_clock = "2026-05-01T09:00:00Z"  # DUN_TEST_CLOCK: start a movable clock here
+//! strategies_dir = "/srv/dun/strategies" # DUN_STRATEGIES_DIR: NAME.wasm = strategy NAME
 //!
 //! # Senders: a channel with nothing here is written to outbox_dir.
 //! [senders.email]               # SMTP (lettre)
@@ -53,6 +54,9 @@ pub struct Config {
     /// operator asks (`POST /v1/test-clock`): for end-to-end tests and
     /// demos of weeks of dunning in minutes. Never in production.
     pub test_clock: Option<chrono::DateTime<chrono::Utc>>,
+    /// A folder of operator-deployed strategies: `NAME.wasm` is offered to
+    /// segments as strategy `NAME`, beside the built-ins.
+    pub strategies_dir: Option<PathBuf>,
     /// How messages leave, per channel.
     pub senders: crate::senders::SendersConfig,
 }
@@ -68,6 +72,7 @@ impl Default for Config {
             dispatch_interval_secs: 5,
             outbox_dir: PathBuf::from("dun-outbox"),
             test_clock: None,
+            strategies_dir: None,
             senders: Default::default(),
         }
     }
@@ -117,6 +122,9 @@ impl Config {
         }
         if let Some(v) = var("DUN_OUTBOX_DIR") {
             self.outbox_dir = v.into();
+        }
+        if let Some(v) = var("DUN_STRATEGIES_DIR") {
+            self.strategies_dir = Some(v.into());
         }
         if let Some(v) = var("DUN_TEST_CLOCK") {
             self.test_clock = Some(

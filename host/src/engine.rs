@@ -32,6 +32,8 @@ pub struct Engine {
     /// Built-in strategies by name, compiled on first use, with what they
     /// say about themselves.
     strategies: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// Where operator-deployed strategies live (`NAME.wasm`), if anywhere.
+    strategies_dir: Option<std::path::PathBuf>,
     limits: Limits,
     policy: Policy,
     stats: EngineStats,
@@ -76,10 +78,18 @@ impl Engine {
         Ok(Engine {
             runtime: Runtime::new(config)?,
             strategies: Mutex::default(),
+            strategies_dir: None,
             limits,
             policy: Policy::default(),
             stats: EngineStats::default(),
         })
+    }
+
+    /// Also offer every `NAME.wasm` in `dir` as strategy `NAME` (after the
+    /// built-ins, which cannot be shadowed). Read when first used.
+    pub fn with_strategies_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.strategies_dir = dir;
+        self
     }
 
     pub fn stats(&self) -> &EngineStats {
@@ -96,14 +106,31 @@ impl Engine {
         {
             return Ok(found.clone());
         }
-        let builtin = builtin::find(name).ok_or_else(|| {
-            let known: Vec<&str> = builtin::BUILTINS.iter().map(|b| b.name).collect();
-            format!(
-                "no strategy {name:?}; the built-ins are {}",
-                known.join(", ")
-            )
-        })?;
-        let plugin = self.runtime.load(builtin.wasm).map_err(|e| e.to_string())?;
+        let plugin = match builtin::find(name) {
+            Some(builtin) => self.runtime.load(builtin.wasm),
+            None => {
+                let deployed = self.strategies_dir.as_ref().filter(|_| {
+                    !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+                let path = deployed.map(|dir| dir.join(format!("{name}.wasm")));
+                let Some(bytes) = path.as_ref().and_then(|p| std::fs::read(p).ok()) else {
+                    let known: Vec<&str> = builtin::BUILTINS.iter().map(|b| b.name).collect();
+                    return Err(format!(
+                        "no strategy {name:?}; the built-ins are {}{}",
+                        known.join(", "),
+                        match &self.strategies_dir {
+                            Some(dir) => format!(", plus NAME.wasm in {}", dir.display()),
+                            None => String::new(),
+                        }
+                    ));
+                };
+                self.runtime.load(&bytes)
+            }
+        }
+        .map_err(|e| e.to_string())?;
         let (info, _) = self
             .runtime
             .describe(&plugin, &self.limits)

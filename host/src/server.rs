@@ -46,9 +46,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("dun-http")
         .build()?;
-    let engine = Arc::new(crate::engine::Engine::new(
-        crate::runtime::RuntimeConfig::default(),
-    )?);
+    let engine = Arc::new(
+        crate::engine::Engine::new(crate::runtime::RuntimeConfig::default())?
+            .with_strategies_dir(config.strategies_dir.clone()),
+    );
     let mut state = AppState::new(store.clone(), engine.clone(), clock.clone());
     state.test_clock = test_clock;
     let sweeper = store.clone();

@@ -22,7 +22,8 @@ pub struct SegmentInput {
     /// When the segment applies; `default` takes no rule.
     #[serde(default)]
     pub rule: Rule,
-    /// A built-in strategy: `ladder`, `segmented` or `send-time`.
+    /// A built-in strategy (`ladder`, `segmented`, `send-time`) or one the
+    /// operator deployed in `strategies_dir`.
     pub strategy: String,
     /// Handed to the strategy; checked against its config schema.
     #[serde(default = "empty_object")]

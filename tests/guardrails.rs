@@ -1,0 +1,1 @@
+//! Guardrails and strategy actions end to end (being written).

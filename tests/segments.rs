@@ -1,0 +1,1 @@
+//! Segments and templates over HTTP (being written).
