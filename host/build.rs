@@ -12,7 +12,11 @@ use std::process::Command;
 /// packages it builds: `ladder` and `send-time` are no_std (the SDK without
 /// `std`) while the others use std, and `send-time` links the ladder as a
 /// library without the ladder's component exports.
-const BATCHES: &[&[&str]] = &[&["segmented", "hostile"], &["ladder"], &["send-time"]];
+const BATCHES: &[&[&str]] = &[
+    &["segmented", "hostile", "scripted"],
+    &["ladder"],
+    &["send-time"],
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -23,7 +27,13 @@ fn main() {
     let wasm_target_dir = root.join("target").join("wasm");
     let plugin_dir = root.join("target").join("plugins");
 
-    for watched in ["plugins", "tests/guests/hostile", "wit", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "tests/guests/hostile",
+        "tests/guests/scripted",
+        "wit",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-changed=build.rs");

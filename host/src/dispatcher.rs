@@ -71,10 +71,7 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
             Ok((debtor, invoices, tenant, template, offers))
         })?;
         let (debtor, invoices, (slug, tenant_name), template, offers) = found;
-        let owed: Vec<&Invoice> = invoices
-            .iter()
-            .filter(|i| i.status.is_owed() && i.status != InvoiceStatus::Disputed)
-            .collect();
+        let owed: Vec<&Invoice> = invoices.iter().filter(|i| chased(i.status)).collect();
         let outcome = recheck(&entry, &debtor, &owed).and_then(|recipient| {
             let context = context(
                 &debtor,
@@ -234,6 +231,16 @@ fn as_they_are(
     Ok((debtor, invoices, names))
 }
 
+/// Whether reminders may still name an invoice in this state: owed, and
+/// neither disputed nor handed to collection.
+fn chased(status: InvoiceStatus) -> bool {
+    status.is_owed()
+        && !matches!(
+            status,
+            InvoiceStatus::Disputed | InvoiceStatus::InCollection
+        )
+}
+
 enum Refusal {
     /// Not to be sent, for this reason (on the timeline).
     Suppress(String),
@@ -249,7 +256,7 @@ fn recheck(
 ) -> std::result::Result<(String, Vec<String>), Refusal> {
     if owed.is_empty() {
         return Err(Refusal::Suppress(
-            "every invoice it names was paid, voided or disputed since it was planned".into(),
+            "every invoice it names was paid, voided, disputed or handed to collection since it was planned".into(),
         ));
     }
     if debtor.opt_outs.contains(&entry.channel) {
@@ -299,10 +306,7 @@ pub fn context_for(
         limit: 500,
     };
     let (all, _) = invoices::list(conn, tenant, &filter, now.date_naive())?;
-    let owed: Vec<&Invoice> = all
-        .iter()
-        .filter(|i| i.status.is_owed() && i.status != InvoiceStatus::Disputed)
-        .collect();
+    let owed: Vec<&Invoice> = all.iter().filter(|i| chased(i.status)).collect();
     let tenant_name: String =
         conn.query_row("SELECT name FROM tenants WHERE id = ?1", [tenant], |r| {
             r.get(0)

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::case::Channel;
-use crate::plan::{Discount, Fee, Reminder};
+use crate::plan::{Discount, Fee, PaymentPlan, Reminder};
 use crate::store::invoices::InvoiceStatus;
 
 /// Hours of the day (local to the debtor) when a channel may be used:
@@ -150,6 +150,10 @@ pub enum Reason {
     Settled { invoice_ids: Vec<String> },
     /// These invoices are disputed: paused until the dispute is resolved.
     Disputed { invoice_ids: Vec<String> },
+    /// A payment-plan offer the debtor could not take up as offered.
+    PlanTerms { detail: String },
+    /// These invoices were handed to collection: dun no longer chases them.
+    InCollection { invoice_ids: Vec<String> },
     /// A promise to pay covers these invoices until a date.
     Promised {
         invoice_ids: Vec<String>,
@@ -196,6 +200,12 @@ impl fmt::Display for Reason {
             Reason::Disputed { invoice_ids } => {
                 write!(f, "{} disputed: paused", invoice_ids.join(", "))
             }
+            Reason::PlanTerms { detail } => write!(f, "plan offer refused: {detail}"),
+            Reason::InCollection { invoice_ids } => write!(
+                f,
+                "{} handed to collection: no more reminders",
+                invoice_ids.join(", ")
+            ),
             Reason::Promised { invoice_ids, until } => write!(
                 f,
                 "{} promised to be paid by {until}",
@@ -296,7 +306,7 @@ impl Policy {
     pub fn reminder(&self, facts: &DebtorFacts, reminder: &Reminder) -> Verdict<Reminder> {
         let mut reasons = Vec::new();
         let mut kept: Vec<String> = Vec::new();
-        let (mut settled, mut disputed) = (Vec::new(), Vec::new());
+        let (mut settled, mut disputed, mut in_collection) = (Vec::new(), Vec::new(), Vec::new());
         let mut not_before: Option<(NaiveDate, Reason)> = None;
         for id in &reminder.invoice_ids {
             let Some(invoice) = facts.invoices.iter().find(|i| &i.id == id) else {
@@ -308,6 +318,7 @@ impl Policy {
                     settled.push(id.clone())
                 }
                 InvoiceStatus::Disputed => disputed.push(id.clone()),
+                InvoiceStatus::InCollection => in_collection.push(id.clone()),
                 _ => kept.push(id.clone()),
             }
             // The latest promise or deferral among the kept invoices wins.
@@ -336,6 +347,11 @@ impl Policy {
         if !disputed.is_empty() {
             reasons.push(Reason::Disputed {
                 invoice_ids: disputed,
+            });
+        }
+        if !in_collection.is_empty() {
+            reasons.push(Reason::InCollection {
+                invoice_ids: in_collection,
             });
         }
         if kept.is_empty() {
@@ -435,6 +451,29 @@ impl Policy {
         }
         reasons.dedup();
         Verdict::suppressed(reasons, Reason::NoSlot { channel })
+    }
+
+    /// Keeps a payment-plan offer only when the debtor can accept it as
+    /// offered: the terms `POST /v1/payment-plans` takes (2-60
+    /// installments, 7-92 days apart, the first within 92 days of `today`).
+    pub fn plan_offer(&self, plan: &PaymentPlan, today: NaiveDate) -> Verdict<PaymentPlan> {
+        let days_ahead = (plan.first_due_on - today).num_days();
+        let detail = if !(2..=60).contains(&plan.installments) {
+            Some(format!("{} installments (2-60)", plan.installments))
+        } else if !(7..=92).contains(&plan.every_days) {
+            Some(format!("{} days apart (7-92)", plan.every_days))
+        } else if !(0..=92).contains(&days_ahead) {
+            Some(format!("first due {} (within 92 days)", plan.first_due_on))
+        } else {
+            None
+        };
+        match detail {
+            Some(detail) => Verdict::suppressed(Vec::new(), Reason::PlanTerms { detail }),
+            None => Verdict {
+                action: Some(plan.clone()),
+                reasons: Vec::new(),
+            },
+        }
     }
 
     /// Caps a fee so that the invoice's fees stay within `max_fee_bp` of its amount.

@@ -71,6 +71,8 @@ pub enum FeeKind {
 #[serde(deny_unknown_fields)]
 pub struct Fee {
     pub invoice_id: String,
+    /// `fee` in JSON: `kind` names the action.
+    #[serde(rename = "fee")]
     pub kind: FeeKind,
     /// Minor units of the invoice's currency.
     pub amount: i64,

@@ -910,7 +910,12 @@ pub(crate) fn refresh_status(
             Some(&external_id),
             &json!({ "from": old, "to": status }),
         )?;
-        if !status.is_owed() || status == InvoiceStatus::Disputed {
+        if !status.is_owed()
+            || matches!(
+                status,
+                InvoiceStatus::Disputed | InvoiceStatus::InCollection
+            )
+        {
             super::outbox::cancel_unneeded(conn, tenant_id, debtor, now)?;
         }
     }
