@@ -99,6 +99,7 @@ pub enum Offer {
 
 /// One template: the parts a channel uses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Template {
     /// Email and letter only.
     pub subject: Option<String>,

@@ -69,6 +69,11 @@ pub async fn put(
     }
     let input: SegmentInput = extract::json(&body)?;
     let mut problems: Vec<FieldError> = input.rule.problems("rule");
+    // serde would read a rule from a JSON array, field by position.
+    let raw: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if raw.get("rule").is_some_and(|rule| !rule.is_object()) {
+        problems.push(FieldError::new("rule", "a JSON object of conditions"));
+    }
     if id == DEFAULT && input.rule != Rule::default() {
         problems.push(FieldError::new(
             "rule",
