@@ -85,6 +85,15 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The messages received since `from`, as (recipient, subject), sorted.
+fn since(sink: &SmtpSink, from: usize) -> Vec<(String, String)> {
+    summary(&sink.received()[from..])
+}
+
+fn pair(to: &str, subject: &str) -> (String, String) {
+    (to.to_owned(), subject.to_owned())
+}
+
 #[test]
 fn the_ladder_over_smtp_step_by_step_until_paid() {
     let sink = SmtpSink::start();
@@ -105,52 +114,51 @@ fn the_ladder_over_smtp_step_by_step_until_paid() {
         assert_eq!(reply.status, 200, "{reply:?}");
     }
 
+    // One invoice per debtor, each on its own rung: one coming due, one
+    // just late, one well overdue, and a German debtor just late.
+    let english = |id: &str, name: &str| {
+        json!({ "external_id": id, "name": name, "email": format!("ap@{id}.example"),
+                "time_zone": "Europe/Berlin", "language": "en" })
+    };
     let debtors = [
-        json!({ "external_id": "globex", "name": "Globex <Ltd>", "email": "ap@globex.example",
-                "time_zone": "Europe/Berlin", "language": "en" }),
+        english("early", "Early <Ltd>"),
+        english("late", "Late Ltd"),
+        english("later", "Later Ltd"),
         json!({ "external_id": "muster", "name": "Muster GmbH", "email": "buchhaltung@muster.example",
                 "time_zone": "Europe/Berlin", "language": "de-DE" }),
     ];
     for debtor in &debtors {
         assert_eq!(client.post("/v1/debtors", debtor).status, 201);
     }
-    // Globex: one invoice coming due, one just late, one well overdue.
-    for (id, due) in [
-        ("G-1", "2026-05-06"),
-        ("G-2", "2026-05-01"),
-        ("G-3", "2026-04-24"),
+    for (id, debtor, due, amount) in [
+        ("G-1", "early", "2026-05-06", 100_00),
+        ("G-2", "late", "2026-05-01", 100_00),
+        ("G-3", "later", "2026-04-24", 100_00),
+        ("M-1", "muster", "2026-05-02", 1_234_50),
     ] {
-        let reply = client.post("/v1/invoices", &invoice(id, "globex", due, 100_00));
+        let reply = client.post("/v1/invoices", &invoice(id, debtor, due, amount));
         assert_eq!(reply.status, 201, "{reply:?}");
     }
-    // Muster: one just late.
-    let reply = client.post(
-        "/v1/invoices",
-        &invoice("M-1", "muster", "2026-05-02", 1_234_50),
-    );
-    assert_eq!(reply.status, 201, "{reply:?}");
 
-    // Day 0: one message per rung that is due.
-    let day0 = sink.wait_for(4);
+    // Day 0: each debtor gets the rung their invoice is on.
+    sink.wait_for(4);
     std::thread::sleep(Duration::from_millis(1_500));
-    let day0 = {
-        let again = sink.received();
-        assert_eq!(again.len(), day0.len(), "nothing more on day 0: {again:#?}");
-        again
-    };
-    let globex: Vec<&Value> = day0
+    let day0 = sink.received();
+    assert_eq!(day0.len(), 4, "nothing more on day 0: {day0:#?}");
+    let english_day0: Vec<Value> = day0
         .iter()
-        .filter(|m| m["rcpt_tos"][0] == "ap@globex.example")
+        .filter(|m| m["rcpt_tos"][0] != "buchhaltung@muster.example")
+        .cloned()
         .collect();
     assert_eq!(
-        summary(&globex.iter().map(|m| (*m).clone()).collect::<Vec<_>>()),
+        summary(&english_day0),
         vec![
-            ("ap@globex.example".into(), "[courtesy] G-1".into()),
-            ("ap@globex.example".into(), "[firm] G-3".into()),
-            ("ap@globex.example".into(), "[gentle] G-2".into()),
+            pair("ap@early.example", "[courtesy] G-1"),
+            pair("ap@late.example", "[gentle] G-2"),
+            pair("ap@later.example", "[firm] G-3"),
         ]
     );
-    for message in &globex {
+    for message in &english_day0 {
         assert_eq!(message["mail_from"], "billing@acme.example");
         assert!(
             message["from"]
@@ -161,42 +169,53 @@ fn the_ladder_over_smtp_step_by_step_until_paid() {
         let subject = message["subject"].as_str().unwrap();
         let number = subject.split("] ").nth(1).unwrap();
         assert_eq!(numbers(message, &["G-1", "G-2", "G-3"]), vec![number]);
-        assert!(
-            message["text"]
-                .as_str()
-                .unwrap()
-                .contains("Dear Globex <Ltd>")
-        );
-        // The HTML part is escaped; the text part is not.
-        assert!(
-            message["html"]
-                .as_str()
-                .unwrap()
-                .contains("Globex &lt;Ltd&gt;"),
-            "{message:#}"
-        );
     }
-    let g2 = globex
+    // The HTML part is escaped; the text part is not.
+    let early = &english_day0
         .iter()
-        .find(|m| m["subject"] == "[gentle] G-2")
+        .find(|m| m["rcpt_tos"][0] == "ap@early.example")
         .unwrap();
     assert!(
-        g2["text"]
+        early["text"].as_str().unwrap().contains("Dear Early <Ltd>"),
+        "{early:#}"
+    );
+    assert!(
+        early["html"]
+            .as_str()
+            .unwrap()
+            .contains("Early &lt;Ltd&gt;"),
+        "{early:#}"
+    );
+    let late = english_day0
+        .iter()
+        .find(|m| m["rcpt_tos"][0] == "ap@late.example")
+        .unwrap();
+    assert!(
+        late["text"]
             .as_str()
             .unwrap()
             .contains("G-2: EUR 100.00 due 1 May 2026"),
-        "{g2:#}"
+        "{late:#}"
     );
     // The Message-ID is the outbox row's idempotency key.
-    let sent = outbox(&client, "globex");
-    for message in &globex {
-        let id = message["message_id"].as_str().unwrap();
-        assert!(
-            sent.iter().any(|m| m["status"] == "sent"
-                && id == format!("<{}@acme.example>", m["idempotency_key"].as_str().unwrap())),
-            "{id} not in {sent:#?}"
-        );
-    }
+    let sent = outbox(&client, "late");
+    let id = late["message_id"].as_str().unwrap();
+    let row = sent
+        .iter()
+        .find(|m| m["status"] == "sent")
+        .unwrap_or_else(|| panic!("{sent:#?}"));
+    assert_eq!(
+        id,
+        format!(
+            "<{}@acme.example>",
+            row["idempotency_key"].as_str().unwrap()
+        )
+    );
+    // What was sent is kept: the message API shows it.
+    let kept = client.get(&format!("/v1/messages/{}", row["id"].as_str().unwrap()));
+    assert_eq!(kept.status, 200, "{kept:?}");
+    assert_eq!(kept.body["content"]["recipient"], "ap@late.example");
+    assert_eq!(kept.body["content"]["subject"], "[gentle] G-2");
     // The German debtor gets the built-in German wording with German money.
     let muster = day0
         .iter()
@@ -206,69 +225,97 @@ fn the_ladder_over_smtp_step_by_step_until_paid() {
     assert!(text.contains("M-1") && text.contains("1.234,50"), "{text}");
     assert!(text.contains("Muster GmbH"), "{text}");
 
-    // What was sent is kept: the message API shows it.
-    let first = sent.iter().find(|m| m["status"] == "sent").unwrap();
-    let kept = client.get(&format!("/v1/messages/{}", first["id"].as_str().unwrap()));
-    assert_eq!(kept.status, 200, "{kept:?}");
-    assert_eq!(kept.body["content"]["recipient"], "ap@globex.example");
-    assert!(
-        kept.body["content"]["subject"]
-            .as_str()
-            .unwrap()
-            .starts_with('[')
-    );
-
     // Four days on: G-1 is late (gentle), G-2 a week late (firm); G-3 had
-    // its firm reminder and waits for the final rung.
+    // its firm reminder and waits for the final rung; M-1 is between rungs.
     advance(&operator, 4);
-    let day4 = sink.wait_for(day0.len() + 2);
-    let new: Vec<Value> = day4[day0.len()..]
-        .iter()
-        .filter(|m| m["rcpt_tos"][0] == "ap@globex.example")
-        .cloned()
-        .collect();
+    sink.wait_for(day0.len() + 2);
+    std::thread::sleep(Duration::from_millis(1_500));
     assert_eq!(
-        summary(&new),
+        since(&sink, day0.len()),
         vec![
-            ("ap@globex.example".into(), "[firm] G-2".into()),
-            ("ap@globex.example".into(), "[gentle] G-1".into()),
-        ],
-        "{day4:#?}"
+            pair("ap@early.example", "[gentle] G-1"),
+            pair("ap@late.example", "[firm] G-2"),
+        ]
     );
 
-    // Globex pays G-1 and G-2. Thirteen days on, G-3 is 23 days late: the
-    // final notice goes (by email, as there is no postal address), and
-    // nothing about the paid invoices.
-    let pay = json!({ "debtor_id": "globex", "currency": "EUR", "amount": 200_00,
-                      "allocations": [{ "invoice_id": "G-1", "amount": 100_00 }, { "invoice_id": "G-2", "amount": 100_00 }] });
-    let reply = client.post("/v1/payments", &pay);
-    assert_eq!(reply.status, 201, "{reply:?}");
+    // G-1 and G-2 are paid. Thirteen days on, G-3 is 27 days late: its
+    // final notice goes (by email, as there is no postal address), and M-1
+    // reaches the firm rung; nothing about the paid invoices.
+    for (debtor, amount) in [("early", 100_00), ("late", 100_00)] {
+        let pay = json!({ "debtor_id": debtor, "currency": "EUR", "amount": amount });
+        assert_eq!(client.post("/v1/payments", &pay).status, 201);
+    }
     let before = sink.received().len();
     advance(&operator, 13);
-    // (Muster's invoice reached the firm rung meanwhile: one to them too.)
-    let later = sink.wait_for(before + 2);
-    let globex_later: Vec<Value> = later[before..]
-        .iter()
-        .filter(|m| m["rcpt_tos"][0] == "ap@globex.example")
-        .cloned()
-        .collect();
-    assert_eq!(
-        summary(&globex_later),
-        vec![("ap@globex.example".into(), "[final] G-3".into())],
-        "{later:#?}"
-    );
+    sink.wait_for(before + 2);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let later = since(&sink, before);
+    assert_eq!(later.len(), 2, "{later:#?}");
+    assert_eq!(later[0], pair("ap@later.example", "[final] G-3"));
+    assert_eq!(later[1].0, "buchhaltung@muster.example");
 
     // Paid in full: nothing more, however long we wait.
-    let pay = json!({ "debtor_id": "globex", "currency": "EUR", "amount": 100_00 });
-    assert_eq!(client.post("/v1/payments", &pay).status, 201);
-    let pay = json!({ "debtor_id": "muster", "currency": "EUR", "amount": 1_234_50 });
-    assert_eq!(client.post("/v1/payments", &pay).status, 201);
+    for (debtor, amount) in [("later", 100_00), ("muster", 1_234_50)] {
+        let pay = json!({ "debtor_id": debtor, "currency": "EUR", "amount": amount });
+        assert_eq!(client.post("/v1/payments", &pay).status, 201);
+    }
     let settled = sink.received().len();
     for _ in 0..3 {
         advance(&operator, 10);
         std::thread::sleep(Duration::from_millis(1_200));
     }
     assert_eq!(sink.received().len(), settled, "{:#?}", sink.received());
+}
+
+#[test]
+fn one_email_a_day_a_debtor_with_invoices_on_three_rungs_hears_on_three_days() {
+    let sink = SmtpSink::start();
+    let (server, _dir) = server(&sink, "2026-05-04T10:00:00Z");
+    let operator = server.operator();
+    let (_, client) = server.tenant("acme");
+    let debtor = json!({ "external_id": "globex", "name": "Globex", "email": "ap@globex.example",
+                         "time_zone": "Europe/Berlin" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    for (id, due) in [
+        ("G-1", "2026-05-06"),
+        ("G-2", "2026-05-01"),
+        ("G-3", "2026-04-24"),
+    ] {
+        let reply = client.post("/v1/invoices", &invoice(id, "globex", due, 100_00));
+        assert_eq!(reply.status, 201, "{reply:?}");
+    }
+    // The ladder plans three emails at once (one per rung); the guardrail
+    // allows one email a day, so the other two are moved, with the reason.
+    sink.wait_for(1);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(sink.received().len(), 1, "{:#?}", sink.received());
+    let timeline = client.get("/v1/debtors/globex/timeline?limit=100").body;
+    let moved: Vec<&Value> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action.moved")
+        .collect();
+    assert!(
+        moved
+            .iter()
+            .any(|e| e["data"]["reasons"][0]["rule"] == "daily-cap"),
+        "{timeline:#}"
+    );
+    // Over the next two days the other two go, one a day.
+    for day in 1..=2 {
+        advance(&operator, 1);
+        sink.wait_for(day + 1);
+        std::thread::sleep(Duration::from_millis(1_500));
+        assert_eq!(sink.received().len(), day + 1, "{:#?}", sink.received());
+    }
+    let mut named: Vec<&str> = sink
+        .received()
+        .iter()
+        .flat_map(|m| numbers(m, &["G-1", "G-2", "G-3"]))
+        .collect();
+    named.sort();
+    assert_eq!(named, ["G-1", "G-2", "G-3"]);
 }
 
 #[test]

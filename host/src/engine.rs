@@ -15,11 +15,13 @@ use chrono::{DateTime, Utc};
 
 use crate::builtin;
 use crate::case::Case;
+use crate::case::Channel;
 use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy, Verdict};
 use crate::plan::Action;
 use crate::runtime::Info;
 use crate::runtime::{Limits, Plugin, PluginError, Runtime, RuntimeConfig, RuntimeError};
 use crate::segments::{self, DEFAULT, Segment};
+use crate::store::debtors::{self, Debtor};
 use crate::store::evaluations::{self, ActionVerdict, Evaluation, NewEvaluation};
 use crate::store::segments as store_segments;
 use crate::store::{Result, Store, StoreError, cases};
@@ -51,6 +53,11 @@ pub struct EngineStats {
     by_outcome: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     pub fuel: std::sync::atomic::AtomicU64,
     pub sandbox_micros: std::sync::atomic::AtomicU64,
+    /// Time building cases from the store (reads).
+    pub case_micros: std::sync::atomic::AtomicU64,
+    /// Time recording evaluations and their actions (writes, waiting on
+    /// the writer and the disk included).
+    pub record_micros: std::sync::atomic::AtomicU64,
 }
 
 impl EngineStats {
@@ -198,15 +205,49 @@ impl Engine {
         debtor: &str,
         now: DateTime<Utc>,
     ) -> Result<Evaluation> {
+        // A decision whose debtor changed meanwhile is made again.
+        let mut attempts = 0;
+        loop {
+            let new = self.decide(store, tenant_id, debtor, now)?;
+            let id = debtor.to_owned();
+            let recorded = store.write_blocking(move |conn| {
+                let recorded = evaluations::record(conn, tenant_id, &id, &new, Utc::now())?;
+                evaluations::get(conn, tenant_id, &recorded)
+            });
+            attempts += 1;
+            match recorded {
+                Err(StoreError::Stale) if attempts < 5 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Builds the case, runs the segment's strategy and the guardrails:
+    /// the evaluation, not yet recorded.
+    fn decide(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        debtor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewEvaluation> {
         let id = debtor.to_owned();
-        let (mut case, segments, deferrals) = store.read_blocking(move |conn| {
-            let case = cases::build(conn, tenant_id, &id, now, DEFAULT, serde_json::json!({}))?;
-            Ok((
-                case,
-                store_segments::list(conn, tenant_id)?,
-                cases::deferrals(conn, tenant_id, &id)?,
-            ))
-        })?;
+        let reading = std::time::Instant::now();
+        let ((mut case, debtor_version), segments, deferrals, debtor) =
+            store.read_blocking(move |conn| {
+                let version = evaluations::debtor_version(conn, tenant_id, &id)?;
+                let case = cases::build(conn, tenant_id, &id, now, DEFAULT, serde_json::json!({}))?;
+                Ok((
+                    (case, version),
+                    store_segments::list(conn, tenant_id)?,
+                    cases::deferrals(conn, tenant_id, &id)?,
+                    debtors::get(conn, tenant_id, &id)?,
+                ))
+            })?;
+        self.stats.case_micros.fetch_add(
+            reading.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let segment = segments::choose(&segments, &case)
             .cloned()
             .unwrap_or_else(Segment::implicit_default);
@@ -216,12 +257,13 @@ impl Engine {
             .strategy(&segment.strategy)
             .map_err(|e| StoreError::Internal(format!("segment {}: {e}", segment.id)))?;
         let strategy = &loaded.plugin;
-        let input = to_value(&case)?;
+        let input = evaluations::deflate_input(&case)?;
         let input_hash = hex::encode(case.digest());
         let started = std::time::Instant::now();
         let decided = self.runtime.decide(strategy, &case, &self.limits);
         let mut new = NewEvaluation {
             at: now,
+            debtor_version,
             segment: segment.id.clone(),
             strategy: segment.strategy.clone(),
             plugin_digest: strategy.digest.clone(),
@@ -242,7 +284,7 @@ impl Engine {
                 new.duration_us = decision.duration.as_micros() as u64;
                 new.fuel_used = Some(decision.fuel_used);
                 new.log = to_value(&decision.log)?;
-                new.verdicts = self.guard(&case, &deferrals, &decision.plan.actions)?;
+                new.verdicts = self.guard(&case, &debtor, &deferrals, &decision.plan.actions)?;
                 new.review_at = decision.plan.review_at;
                 new.plan = Some(to_value(&decision.plan)?);
             }
@@ -257,9 +299,7 @@ impl Engine {
         }
         self.stats
             .record(&new.outcome, new.fuel_used, new.duration_us);
-        let id = debtor.to_owned();
-        store
-            .write_blocking(move |conn| evaluations::record(conn, tenant_id, &id, &new, Utc::now()))
+        Ok(new)
     }
 
     /// One scheduler pass: evaluates up to `batch` debtors due for review
@@ -272,28 +312,61 @@ impl Engine {
         now: DateTime<Utc>,
         batch: usize,
     ) -> Result<(usize, usize)> {
+        store.write_blocking(move |conn| evaluations::forget_settled(conn, now))?;
         let due = store.read_blocking(|conn| evaluations::due_for_review(conn, now, batch))?;
         let next = std::sync::atomic::AtomicUsize::new(0);
         let faults = std::sync::atomic::AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .min(due.len().max(1));
+        let fault = |debtor: &str, what: &str| {
+            faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                debtor,
+                what,
+                "evaluation did not succeed; retried after backoff"
+            );
+        };
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
+                    // Decisions are recorded RECORD_BATCH at a time, in one
+                    // transaction: one disk flush per batch, not per debtor.
+                    let mut decided = Vec::with_capacity(RECORD_BATCH);
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((tenant, debtor)) = due.get(i) else { break };
-                        match self.evaluate(store, *tenant, debtor, now) {
-                            Ok(evaluation) if evaluation.outcome != "ok" => {
-                                faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                tracing::warn!(debtor, outcome = %evaluation.outcome, "strategy fault; retried after backoff");
+                        if let Some((tenant, debtor)) = due.get(i) {
+                            match self.decide(store, *tenant, debtor, now) {
+                                Ok(new) => {
+                                    if new.outcome != "ok" {
+                                        fault(debtor, &new.outcome);
+                                    }
+                                    decided.push((*tenant, debtor.clone(), new));
+                                }
+                                Err(error) => fault(debtor, &error.to_string()),
                             }
-                            Ok(_) => {}
-                            Err(error) => {
-                                faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                tracing::error!(debtor, %error, "evaluation failed");
+                        }
+                        let done = i >= due.len();
+                        if decided.len() >= RECORD_BATCH || (done && !decided.is_empty()) {
+                            let batch = std::mem::take(&mut decided);
+                            let writing = std::time::Instant::now();
+                            let recorded =
+                                store.write_blocking(move |conn| record_all(conn, batch));
+                            self.stats.record_micros.fetch_add(
+                                writing.elapsed().as_micros() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            match recorded {
+                                Ok(failed) => {
+                                    for (debtor, error) in failed {
+                                        fault(&debtor, &error);
+                                    }
+                                }
+                                Err(error) => fault("(a batch)", &error.to_string()),
                             }
+                        }
+                        if done {
+                            break;
                         }
                     }
                 });
@@ -306,53 +379,104 @@ impl Engine {
     fn guard(
         &self,
         case: &Case,
+        debtor: &Debtor,
         deferrals: &[(String, chrono::NaiveDate)],
         actions: &[Action],
     ) -> Result<Vec<ActionVerdict>> {
-        let mut facts = facts(case);
+        let mut facts = facts(case, debtor);
         for invoice in &mut facts.invoices {
             invoice.deferred_until = deferrals
                 .iter()
                 .find(|(id, _)| *id == invoice.id)
                 .map(|(_, until)| *until);
         }
-        actions
-            .iter()
-            .map(|action| {
-                let planned = to_value(action)?;
-                let (kept, reasons) = match action {
-                    Action::Remind(r) => split(self.policy.reminder(&facts, r), Action::Remind),
-                    Action::ChargeFee(f) => split(self.policy.fee(&facts, f), Action::ChargeFee),
-                    Action::OfferDiscount(d) => {
-                        split(self.policy.discount(&facts, d), Action::OfferDiscount)
+        let mut verdicts = Vec::with_capacity(actions.len());
+        for action in actions {
+            let planned = to_value(action)?;
+            let (kept, reasons) = match action {
+                Action::Remind(r) => split(self.policy.reminder(&facts, r), Action::Remind),
+                Action::ChargeFee(f) => split(self.policy.fee(&facts, f), Action::ChargeFee),
+                Action::OfferDiscount(d) => {
+                    split(self.policy.discount(&facts, d), Action::OfferDiscount)
+                }
+                Action::OfferPlan(p) => {
+                    split(self.policy.plan_offer(p, case.today()), Action::OfferPlan)
+                }
+                other => (Some(other.clone()), Vec::new()),
+            };
+            // What the plan keeps counts for the actions after it: its
+            // reminders against the caps, its deferrals and fees as facts.
+            match &kept {
+                Some(Action::Remind(r)) => facts.contacts.push((r.send_at, r.channel)),
+                Some(Action::Defer(d)) => {
+                    for invoice in facts.invoices.iter_mut() {
+                        if d.invoice_ids.contains(&invoice.id) {
+                            invoice.deferred_until = invoice.deferred_until.max(Some(d.until));
+                        }
                     }
-                    other => (Some(other.clone()), Vec::new()),
-                };
-                let action = kept.as_ref().map(to_value).transpose()?;
-                let verdict = match (&action, reasons.is_empty()) {
-                    (None, _) => "suppressed",
-                    (Some(_), true) => "kept",
-                    (Some(_), false) => "moved",
-                };
-                Ok(ActionVerdict {
-                    planned,
-                    verdict: verdict.into(),
-                    action,
-                    reasons: reasons
-                        .iter()
-                        .map(|reason| {
-                            // The rule's facts, and a sentence for people.
-                            let mut value = to_value(reason)?;
-                            if let Some(fields) = value.as_object_mut() {
-                                fields.insert("text".into(), reason.to_string().into());
-                            }
-                            Ok(value)
-                        })
-                        .collect::<Result<_>>()?,
-                })
-            })
-            .collect()
+                }
+                Some(Action::ChargeFee(f)) => {
+                    if let Some(invoice) = facts.invoices.iter_mut().find(|i| i.id == f.invoice_id)
+                    {
+                        invoice.fees += f.amount;
+                    }
+                }
+                _ => {}
+            }
+            let action = kept.as_ref().map(to_value).transpose()?;
+            let verdict = match (&action, reasons.is_empty()) {
+                (None, _) => "suppressed",
+                (Some(_), true) => "kept",
+                (Some(_), false) => "moved",
+            };
+            verdicts.push(ActionVerdict {
+                planned,
+                verdict: verdict.into(),
+                action,
+                reasons: reasons
+                    .iter()
+                    .map(|reason| {
+                        // The rule's facts, and a sentence for people.
+                        let mut value = to_value(reason)?;
+                        if let Some(fields) = value.as_object_mut() {
+                            fields.insert("text".into(), reason.to_string().into());
+                        }
+                        Ok(value)
+                    })
+                    .collect::<Result<_>>()?,
+            });
+        }
+        Ok(verdicts)
     }
+}
+
+/// Evaluations a scheduler worker records in one transaction.
+const RECORD_BATCH: usize = 32;
+
+/// Records decisions, each in its own savepoint so one that cannot be
+/// recorded (its debtor deleted meanwhile, say) leaves the others be.
+/// Returns the debtors that failed, with why.
+fn record_all(
+    conn: &rusqlite::Connection,
+    decided: Vec<(i64, String, NewEvaluation)>,
+) -> Result<Vec<(String, String)>> {
+    let mut failed = Vec::new();
+    for (tenant, debtor, new) in decided {
+        conn.execute_batch("SAVEPOINT evaluation")?;
+        match evaluations::record(conn, tenant, &debtor, &new, Utc::now()) {
+            Ok(_) => conn.execute_batch("RELEASE evaluation")?,
+            // Changed under the decision: still due, decided again next pass.
+            Err(StoreError::Stale) => {
+                conn.execute_batch("ROLLBACK TO evaluation; RELEASE evaluation")?;
+                tracing::debug!(debtor, "stale decision dropped");
+            }
+            Err(error) => {
+                conn.execute_batch("ROLLBACK TO evaluation; RELEASE evaluation")?;
+                failed.push((debtor, error.to_string()));
+            }
+        }
+    }
+    Ok(failed)
 }
 
 fn split<T>(
@@ -366,14 +490,23 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
-/// What the guardrails need, from the case. The case holds only owed
-/// invoices and only reachable, not opted-out channels; contacts come with
-/// the outbox.
-fn facts(case: &Case) -> DebtorFacts {
+/// What the guardrails need: the case's invoices and contacts, and the
+/// debtor's own contact details and opt-outs (the case shows only the
+/// channels left after both, which cannot tell the two reasons apart).
+fn facts(case: &Case, debtor: &Debtor) -> DebtorFacts {
+    let reachable = [
+        (Channel::Email, debtor.email.is_some()),
+        (Channel::Sms, debtor.phone.is_some()),
+        (Channel::Call, debtor.phone.is_some()),
+        (Channel::Letter, debtor.postal_address.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(channel, has)| has.then_some(channel))
+    .collect();
     DebtorFacts {
         time_zone: case.zone(),
-        reachable: case.debtor.channels.clone(),
-        opted_out: Vec::new(),
+        reachable,
+        opted_out: debtor.opt_outs.clone(),
         invoices: case
             .invoices
             .iter()

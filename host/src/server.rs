@@ -21,7 +21,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .map(|at| Arc::new(crate::clock::ManualClock::new(at)));
     let clock: Arc<dyn Clock> = match &test_clock {
         Some(manual) => {
-            tracing::warn!(now = %manual.now(), "running on a test clock: time moves only when asked");
+            tracing::info!(now = %manual.now(), "running on a test clock: time moves only when asked");
             manual.clone()
         }
         None => Arc::new(SystemClock),
@@ -85,6 +85,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Debtors a scheduler pass takes at a time.
+const REVIEW_BATCH: usize = 4_096;
+
 /// The scheduler: every `interval` seconds, evaluates the debtors due for
 /// review (see `store::evaluations::due_for_review`), a batch at a time.
 async fn schedule(
@@ -101,11 +104,13 @@ async fn schedule(
         // Batches until nothing is due, so a backlog drains at full speed.
         loop {
             let (engine, store, now) = (engine.clone(), store.clone(), clock.now());
-            match tokio::task::spawn_blocking(move || engine.review_due(&store, now, 256)).await {
+            match tokio::task::spawn_blocking(move || engine.review_due(&store, now, REVIEW_BATCH))
+                .await
+            {
                 Ok(Ok((0, _))) => break,
                 Ok(Ok((evaluated, faults))) => {
                     tracing::info!(evaluated, faults, "scheduler pass");
-                    if evaluated < 256 {
+                    if evaluated < REVIEW_BATCH {
                         break;
                     }
                 }

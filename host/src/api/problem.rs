@@ -76,6 +76,11 @@ impl From<StoreError> for Problem {
                 "unavailable",
                 "the server is shutting down",
             ),
+            StoreError::Stale => Problem::new(
+                StatusCode::CONFLICT,
+                "busy",
+                "the debtor kept changing while dun decided; try again",
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 Problem::new(

@@ -29,12 +29,16 @@ pub struct ActionVerdict {
 #[derive(Clone, Debug)]
 pub struct NewEvaluation {
     pub at: DateTime<Utc>,
+    /// The debtor's `version` when the case was read ([`debtor_version`]);
+    /// recording refuses a decision whose debtor has moved on since.
+    pub debtor_version: i64,
     pub segment: String,
     pub strategy: String,
     pub plugin_digest: String,
     pub contract: String,
     pub input_hash: String,
-    pub input: serde_json::Value,
+    /// The case as JSON, deflated ([`deflate_input`]).
+    pub input: Vec<u8>,
     pub outcome: String,
     pub error: Option<String>,
     pub plan: Option<serde_json::Value>,
@@ -83,6 +87,32 @@ pub struct Evaluation {
     pub input: Option<serde_json::Value>,
 }
 
+/// The debtor's version (see migration 0007), read with the case.
+pub fn debtor_version(conn: &Connection, tenant_id: i64, debtor_external_id: &str) -> Result<i64> {
+    let debtor = debtors::row_id(conn, tenant_id, debtor_external_id)?;
+    Ok(conn
+        .prepare_cached("SELECT version FROM debtors WHERE id = ?1")?
+        .query_row([debtor], |r| r.get(0))?)
+}
+
+/// The case as stored: JSON, deflated (fast level; cases compress about 5:1).
+pub fn deflate_input(case: &crate::case::Case) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(Vec::with_capacity(1024), flate2::Compression::fast());
+    serde_json::to_writer(&mut encoder, case).map_err(|e| StoreError::Internal(e.to_string()))?;
+    encoder
+        .flush()
+        .and_then(|()| encoder.finish())
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn inflate_input(bytes: &[u8]) -> rusqlite::Result<serde_json::Value> {
+    serde_json::from_reader(flate2::read::DeflateDecoder::new(bytes)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
 /// A good evaluation is looked at again at its plan's review time (at least
 /// a minute and at most a day ahead); a fault after a backoff of 5 minutes
 /// that doubles with each fault in a row, up to a day.
@@ -102,14 +132,22 @@ pub fn next_review(
     at + backoff.min(day)
 }
 
+/// Records an evaluation and carries out what its plan keeps (the outbox,
+/// the other actions, the timeline); returns its id.
 pub fn record(
     conn: &Connection,
     tenant_id: i64,
     debtor_external_id: &str,
     new: &NewEvaluation,
     now: DateTime<Utc>,
-) -> Result<Evaluation> {
+) -> Result<String> {
     let debtor = debtors::row_id(conn, tenant_id, debtor_external_id)?;
+    let version: i64 = conn
+        .prepare_cached("SELECT version FROM debtors WHERE id = ?1")?
+        .query_row([debtor], |r| r.get(0))?;
+    if version != new.debtor_version {
+        return Err(StoreError::Stale);
+    }
     let id = ids::new_id("evl");
     let failures: u32 = if new.outcome == "ok" {
         0
@@ -124,9 +162,9 @@ pub fn record(
     };
     let next_review_at = next_review(new.at, new.review_at, failures);
     conn.prepare_cached(
-        "INSERT INTO evaluations (public_id, tenant_id, debtor_id, at, strategy, plugin_digest, contract, input_hash, input,
-                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at, next_review_at, failures, segment)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        "INSERT INTO evaluations (public_id, tenant_id, debtor_id, at, strategy, plugin_digest, contract, input_hash, input_deflated,
+                                  outcome, error, plan, verdicts, log, fuel_used, duration_us, created_at, next_review_at, failures, segment, input)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, '')",
     )?
     .execute(params![
         id,
@@ -137,7 +175,7 @@ pub fn record(
         new.plugin_digest,
         new.contract,
         new.input_hash,
-        to_json(&new.input)?,
+        new.input,
         new.outcome,
         new.error,
         new.plan.as_ref().map(to_json).transpose()?,
@@ -190,7 +228,11 @@ pub fn record(
         super::outbox::replace_scheduled(conn, tenant_id, debtor, (row, &id), &reminders, now)?;
         super::actions::apply(conn, tenant_id, debtor, (row, &id), &kept, new.at)?;
     }
-    get(conn, tenant_id, &id)
+    // Last, so the events this evaluation appended do not make the debtor
+    // due again at once.
+    conn.prepare_cached("UPDATE debtors SET review_at = ?2, evaluated_at = ?3 WHERE id = ?1")?
+        .execute(params![debtor, next_review_at, new.at])?;
+    Ok(id)
 }
 
 const COLUMNS: &str = "e.public_id, d.external_id, e.at, e.strategy, e.plugin_digest, e.contract, e.input_hash, e.outcome, e.error,
@@ -230,12 +272,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
 pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<Evaluation> {
     let found = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS}, e.input FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
+            "SELECT {COLUMNS}, e.input, e.input_deflated FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
              WHERE e.tenant_id = ?1 AND e.public_id = ?2"
         ))?
         .query_row(params![tenant_id, id], |r| {
             let mut evaluation = from_row(r)?;
-            evaluation.input = Some(from_json(&r.get::<_, String>(18)?)?);
+            let deflated: Option<Vec<u8>> = r.get(19)?;
+            evaluation.input = Some(match deflated {
+                Some(bytes) => inflate_input(&bytes)?,
+                None => from_json(&r.get::<_, String>(18)?)?,
+            });
             Ok(evaluation)
         })
         .optional()?;
@@ -258,10 +304,10 @@ pub fn list_for_debtor(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Debtors the scheduler should evaluate at `now`: those with an owed
-/// invoice whose latest evaluation is missing, due for review, or older than
-/// the latest thing that happened to them (an invoice, payment, dispute, …).
-/// Oldest-reviewed first; at most `limit`. Returns (tenant row id, debtor id).
+/// Debtors the scheduler should evaluate at `now`, oldest due first, at
+/// most `limit`: those with an owed invoice whose review time has come (set
+/// by their last evaluation, and brought forward to the moment anything
+/// happens to them; see migration 0007). Returns (tenant row id, debtor id).
 pub fn due_for_review(
     conn: &Connection,
     now: DateTime<Utc>,
@@ -269,14 +315,24 @@ pub fn due_for_review(
 ) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.tenant_id, d.external_id FROM debtors d
-         LEFT JOIN evaluations e ON e.id = (SELECT MAX(id) FROM evaluations WHERE debtor_id = d.id)
-         WHERE EXISTS (SELECT 1 FROM invoices i WHERE i.debtor_id = d.id AND i.status NOT IN ('paid', 'void', 'written-off'))
-           AND (e.id IS NULL
-                OR e.next_review_at <= ?1
-                OR e.at < (SELECT MAX(v.at) FROM events v WHERE v.debtor_id = d.id))
-         ORDER BY e.next_review_at IS NOT NULL, e.next_review_at
+         WHERE d.review_at <= ?1
+           AND EXISTS (SELECT 1 FROM invoices i WHERE i.debtor_id = d.id AND i.status NOT IN ('paid', 'void', 'written-off'))
+         ORDER BY d.review_at
          LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Takes debtors with nothing owed out of the review queue (until
+/// something happens to them), so passes do not step over them again.
+pub fn forget_settled(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE debtors SET review_at = NULL
+             WHERE review_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.debtor_id = debtors.id
+                               AND i.status NOT IN ('paid', 'void', 'written-off'))",
+        )?
+        .execute([now])?)
 }

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("segments", include_str!("migrations/0005_segments.sql")),
     ("actions", include_str!("migrations/0006_actions.sql")),
+    (
+        "review queue",
+        include_str!("migrations/0007_review_queue.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

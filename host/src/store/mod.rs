@@ -83,6 +83,10 @@ pub enum StoreError {
     },
     #[error("the store is shut down")]
     Closed,
+    /// What a decision was based on changed before it could be recorded;
+    /// decide again.
+    #[error("the debtor changed while the decision was being made")]
+    Stale,
     #[error("internal error: {0}")]
     Internal(String),
 }

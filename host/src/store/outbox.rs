@@ -329,11 +329,12 @@ pub fn list_for_debtor(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The contacts a case shows: messages sent to the debtor, oldest first.
+/// The contacts a case shows: messages sent to the debtor (or going out
+/// right now), oldest first.
 pub(crate) fn contacts(conn: &Connection, debtor: i64) -> Result<Vec<Contact>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM outbox o JOIN debtors d ON d.id = o.debtor_id
-         WHERE o.debtor_id = ?1 AND o.status = 'sent' ORDER BY o.sent_at"
+         WHERE o.debtor_id = ?1 AND o.status IN ('sent', 'sending') ORDER BY COALESCE(o.sent_at, o.scheduled_at)"
     ))?;
     let rows = stmt.query_map([debtor], from_row)?;
     let mut contacts = Vec::new();
