@@ -451,7 +451,7 @@ impl Engine {
 }
 
 /// Evaluations a scheduler worker records in one transaction.
-const RECORD_BATCH: usize = 32;
+const RECORD_BATCH: usize = 128;
 
 /// Records decisions, each in its own savepoint so one that cannot be
 /// recorded (its debtor deleted meanwhile, say) leaves the others be.

@@ -98,11 +98,15 @@ pub fn debtor_version(conn: &Connection, tenant_id: i64, debtor_external_id: &st
 /// The case as stored: JSON, deflated (fast level; cases compress about 5:1).
 pub fn deflate_input(case: &crate::case::Case) -> Result<Vec<u8>> {
     use std::io::Write;
-    let mut encoder =
-        flate2::write::DeflateEncoder::new(Vec::with_capacity(1024), flate2::Compression::fast());
-    serde_json::to_writer(&mut encoder, case).map_err(|e| StoreError::Internal(e.to_string()))?;
+    // One buffer, compressed in one call: serde_json writes in small
+    // pieces, and each write into the encoder costs a buffer set-up.
+    let json = serde_json::to_vec(case).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut encoder = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(json.len() / 3 + 64),
+        flate2::Compression::fast(),
+    );
     encoder
-        .flush()
+        .write_all(&json)
         .and_then(|()| encoder.finish())
         .map_err(|e| StoreError::Internal(e.to_string()))
 }
