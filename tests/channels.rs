@@ -212,4 +212,16 @@ secret = "{SECRET}"
     for kind in ["escalation.created", "escalation.sent", "message.sent"] {
         assert!(kinds.contains(&kind), "{kind} not in {kinds:?}");
     }
+
+    // The outbox by channel and status, for Prometheus.
+    let metrics = server.anonymous().get("/metrics");
+    let text = metrics.body.as_str().unwrap_or_default();
+    assert!(
+        text.contains("dun_outbox_messages{channel=\"sms\",status=\"sent\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dun_evaluation_record_seconds_total"),
+        "{text}"
+    );
 }

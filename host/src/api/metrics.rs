@@ -54,7 +54,8 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, state: &AppState) -> String {
+    /// `outbox`: messages by (channel, status), counted by the caller.
+    pub fn render(&self, state: &AppState, outbox: &[(String, String, i64)]) -> String {
         let mut out = String::new();
         out.push_str("# HELP dun_http_requests_total HTTP requests by method, route and status.\n# TYPE dun_http_requests_total counter\n");
         if let Ok(requests) = self.requests.lock() {
@@ -139,6 +140,23 @@ impl Metrics {
             "# HELP dun_evaluation_sandbox_seconds_total Time strategies ran in the sandbox.\n# TYPE dun_evaluation_sandbox_seconds_total counter\ndun_evaluation_sandbox_seconds_total {}",
             engine.sandbox_micros.load(Relaxed) as f64 / 1e6
         );
+        let _ = writeln!(
+            out,
+            "# HELP dun_evaluation_case_seconds_total Time building cases from the store.\n# TYPE dun_evaluation_case_seconds_total counter\ndun_evaluation_case_seconds_total {}",
+            engine.case_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP dun_evaluation_record_seconds_total Time recording evaluations and their actions (scheduler passes).\n# TYPE dun_evaluation_record_seconds_total counter\ndun_evaluation_record_seconds_total {}",
+            engine.record_micros.load(Relaxed) as f64 / 1e6
+        );
+        out.push_str("# HELP dun_outbox_messages Messages in the outbox, by channel and status.\n# TYPE dun_outbox_messages gauge\n");
+        for (channel, status, n) in outbox {
+            let _ = writeln!(
+                out,
+                "dun_outbox_messages{{channel=\"{channel}\",status=\"{status}\"}} {n}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP dun_uptime_seconds Seconds since the server started.\n# TYPE dun_uptime_seconds gauge\ndun_uptime_seconds {}",

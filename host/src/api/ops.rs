@@ -36,7 +36,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, Probl
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render(&state).into_response();
+    // A failed count leaves the gauges out rather than failing the scrape.
+    let outbox = state
+        .store
+        .read(crate::store::outbox::counts_by_status)
+        .await
+        .unwrap_or_default();
+    let mut response = state.metrics.render(&state, &outbox).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -313,6 +313,15 @@ pub fn pdf(conn: &Connection, tenant_id: i64, id: &str) -> Result<Vec<u8>> {
         .ok_or_else(|| super::StoreError::not_found("letter PDF", id))
 }
 
+/// Messages by (channel, status), every tenant: for `/metrics`.
+pub fn counts_by_status(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT channel, status, COUNT(*) FROM outbox GROUP BY channel, status ORDER BY channel, status",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A debtor's messages, newest first.
 pub fn list_for_debtor(
     conn: &Connection,
