@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 55] = [
+const ROUTES: [(&str, &str); 57] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -55,6 +55,8 @@ const ROUTES: [(&str, &str); 55] = [
     ("GET", "/v1/debtors/{id}/offers"),
     ("POST", "/v1/offers/{id}/accept"),
     ("GET", "/v1/escalations"),
+    ("GET", "/v1/policy"),
+    ("PUT", "/v1/policy"),
     ("GET", "/v1/segments"),
     ("GET", "/v1/segments/{id}"),
     ("PUT", "/v1/segments/{id}"),
@@ -1946,6 +1948,7 @@ fn tenants_never_see_or_change_each_others_data() {
         &json!({ "rule": { "tags_any": ["a-secret-tag"] }, "strategy": "segmented",
                  "config": { "plan_above": 1 } }),
     ));
+    ok(admin_a.put("/v1/policy", &json!({ "max_sms_per_week": 1 })));
     ok(admin_a.put(
         "/v1/templates/email/final/en",
         &json!({ "subject": "a-secret-subject", "text": "a-secret-wording {{ debtor_name }}" }),
@@ -2035,6 +2038,7 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/aging?as_of=2025-06-30".to_owned(),
         "/v1/aging".to_owned(),
         "/v1/segments".to_owned(),
+        "/v1/policy".to_owned(),
         "/v1/templates".to_owned(),
         "/v1/debtors/a-debtor/offers".to_owned(),
         "/v1/debtors/a-debtor/outbox".to_owned(),
@@ -2132,6 +2136,7 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("aging on a past date", "GET /v1/aging?as_of=2025-06-30", None, NothingOfA),
         attempt("aging today", "GET /v1/aging", None, NothingOfA),
         // Segments, templates, messages, offers, escalations
+        attempt("read the policy A changed", "GET /v1/policy", None, NothingOfA),
         attempt("list segments", "GET /v1/segments", None, NothingOfA),
         attempt("read A's segment", "GET /v1/segments/a-seg", None, NotFound),
         attempt("delete A's segment", "DELETE /v1/segments/a-seg", None, NotFound).by_admin(),
@@ -2212,6 +2217,10 @@ fn tenants_never_see_or_change_each_others_data() {
     ));
     let b_key = created(admin_b.post("/v1/keys", &json!({ "role": "client" })));
     assert_eq!(b_key["tenant"], "beta");
+    // B's policy is B's own: the defaults until B changes it.
+    assert_eq!(ok(client_b.get("/v1/policy"))["max_sms_per_week"], 3);
+    ok(admin_b.put("/v1/policy", &json!({ "max_sms_per_week": 2 })));
+    assert_eq!(ok(client_a.get("/v1/policy"))["max_sms_per_week"], 1);
     // A segment or template under A's names is B's own.
     let segment = created(admin_b.put("/v1/segments/a-seg", &json!({ "strategy": "ladder" })));
     assert_eq!(segment["strategy"], "ladder");
@@ -2231,6 +2240,7 @@ fn tenants_never_see_or_change_each_others_data() {
         ("POST", "/v1/keys"),
         ("PUT", "/v1/segments/{id}"),
         ("PUT", "/v1/templates/{channel}/{tone}/{language}"),
+        ("PUT", "/v1/policy"),
     ] {
         tried.insert((method.to_owned(), route.to_owned()));
     }

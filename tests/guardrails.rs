@@ -1048,3 +1048,52 @@ fn no_reminder_goes_out_about_an_invoice_in_collection() {
     );
     assert_eq!(dun.outbox("gone"), Vec::<Value>::new());
 }
+
+#[test]
+fn a_tenant_policy_changes_the_hours_and_caps_from_the_next_evaluation() {
+    let dun = Dun::start();
+    // Bad policies are refused with the field at fault.
+    let reply = dun.admin.put(
+        "/v1/policy",
+        &json!({ "sms_hours": { "start": 20, "end": 9 } }),
+    );
+    reply.assert_problem(422, Some("sms_hours"));
+    let reply = dun.admin.put("/v1/policy", &json!({ "sms_hourz": 1 }));
+    assert_eq!(reply.status, 422, "{reply:?}");
+    let reply = dun.client.put("/v1/policy", &json!({}));
+    reply.assert_problem(403, None);
+
+    // SMS only from 13:00 local, emails only from 14:00 local.
+    let policy = json!({ "sms_hours": { "start": 13, "end": 18 }, "email_hours": { "start": 14, "end": 20 } });
+    let reply = dun.admin.put("/v1/policy", &policy);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        dun.get("/v1/policy")["sms_hours"],
+        json!({ "start": 13, "end": 18 })
+    );
+    assert_eq!(
+        dun.get("/v1/policy")["max_sms_per_week"],
+        3,
+        "the rest stays default"
+    );
+
+    dun.script(json!({ "actions": [remind("sms", 0), remind("email", 0)] }));
+    dun.debtor(
+        "berlin",
+        "Europe/Berlin",
+        json!({ "email": "ap@berlin.example", "phone": "+4915112345678" }),
+    );
+    dun.invoice("B-1", "berlin", 50_00);
+    // 10:00 UTC is 12:00 in Berlin: the SMS waits for 13:00, the email for 14:00.
+    let evaluation = dun.evaluate("berlin");
+    let verdicts = &evaluation["verdicts"];
+    assert_eq!(
+        verdicts[0]["action"]["send_at"], "2026-05-04T11:00:00Z",
+        "{evaluation:#}"
+    );
+    assert_eq!(
+        verdicts[1]["action"]["send_at"], "2026-05-04T12:00:00Z",
+        "{evaluation:#}"
+    );
+    assert_eq!(verdicts[1]["reasons"][0]["rule"], "quiet-hours");
+}

@@ -3,7 +3,7 @@
 //!
 //! The strategy is the one of the debtor's segment (the first whose rule
 //! matches; see [`crate::segments`]), with the segment's config, under the
-//! runtime's default limits and the default guardrail policy. The
+//! runtime's default limits and the tenant's guardrail policy. The
 //! scheduler (`review_due`, run by `dun serve`) and `POST
 //! /v1/debtors/{id}/evaluate` both come here; the dispatcher carries the
 //! kept reminders out.
@@ -24,7 +24,7 @@ use crate::segments::{self, DEFAULT, Segment};
 use crate::store::debtors::{self, Debtor};
 use crate::store::evaluations::{self, ActionVerdict, Evaluation, NewEvaluation};
 use crate::store::segments as store_segments;
-use crate::store::{Result, Store, StoreError, cases};
+use crate::store::{Result, Store, StoreError, cases, policies};
 
 /// The strategy every debtor runs until segments choose another.
 pub const DEFAULT_STRATEGY: &str = "ladder";
@@ -37,7 +37,6 @@ pub struct Engine {
     /// Where operator-deployed strategies live (`NAME.wasm`), if anywhere.
     strategies_dir: Option<std::path::PathBuf>,
     limits: Limits,
-    policy: Policy,
     stats: EngineStats,
 }
 
@@ -87,7 +86,6 @@ impl Engine {
             strategies: Mutex::default(),
             strategies_dir: None,
             limits,
-            policy: Policy::default(),
             stats: EngineStats::default(),
         })
     }
@@ -233,13 +231,16 @@ impl Engine {
     ) -> Result<NewEvaluation> {
         let id = debtor.to_owned();
         let reading = std::time::Instant::now();
-        let ((mut case, debtor_version), segments, deferrals, debtor) =
-            store.read_blocking(move |conn| {
+        let ((mut case, debtor_version), (segments, policy), deferrals, debtor) = store
+            .read_blocking(move |conn| {
                 let version = evaluations::debtor_version(conn, tenant_id, &id)?;
                 let case = cases::build(conn, tenant_id, &id, now, DEFAULT, serde_json::json!({}))?;
                 Ok((
                     (case, version),
-                    store_segments::list(conn, tenant_id)?,
+                    (
+                        store_segments::list(conn, tenant_id)?,
+                        policies::get(conn, tenant_id)?,
+                    ),
                     cases::deferrals(conn, tenant_id, &id)?,
                     debtors::get(conn, tenant_id, &id)?,
                 ))
@@ -253,12 +254,36 @@ impl Engine {
             .unwrap_or_else(Segment::implicit_default);
         case.debtor.segment = segment.id.clone();
         case.config = segment.config.clone();
-        let loaded = self
-            .strategy(&segment.strategy)
-            .map_err(|e| StoreError::Internal(format!("segment {}: {e}", segment.id)))?;
-        let strategy = &loaded.plugin;
         let input = evaluations::deflate_input(&case)?;
         let input_hash = hex::encode(case.digest());
+        let loaded = match self.strategy(&segment.strategy) {
+            Ok(loaded) => loaded,
+            // A strategy that cannot be loaded (its file gone, say) is a
+            // fault of this evaluation: recorded, retried after a backoff.
+            Err(error) => {
+                let new = NewEvaluation {
+                    at: now,
+                    debtor_version,
+                    segment: segment.id.clone(),
+                    strategy: segment.strategy.clone(),
+                    plugin_digest: String::new(),
+                    contract: String::new(),
+                    input_hash,
+                    input,
+                    outcome: "unavailable".into(),
+                    error: Some(format!("segment {}: {error}", segment.id)),
+                    plan: None,
+                    verdicts: Vec::new(),
+                    log: serde_json::Value::Null,
+                    fuel_used: None,
+                    duration_us: 0,
+                    review_at: None,
+                };
+                self.stats.record(&new.outcome, None, 0);
+                return Ok(new);
+            }
+        };
+        let strategy = &loaded.plugin;
         let started = std::time::Instant::now();
         let decided = self.runtime.decide(strategy, &case, &self.limits);
         let mut new = NewEvaluation {
@@ -284,7 +309,8 @@ impl Engine {
                 new.duration_us = decision.duration.as_micros() as u64;
                 new.fuel_used = Some(decision.fuel_used);
                 new.log = to_value(&decision.log)?;
-                new.verdicts = self.guard(&case, &debtor, &deferrals, &decision.plan.actions)?;
+                new.verdicts =
+                    self.guard(&policy, &case, &debtor, &deferrals, &decision.plan.actions)?;
                 new.review_at = decision.plan.review_at;
                 new.plan = Some(to_value(&decision.plan)?);
             }
@@ -378,6 +404,7 @@ impl Engine {
     /// Each action after the guardrails.
     fn guard(
         &self,
+        policy: &Policy,
         case: &Case,
         debtor: &Debtor,
         deferrals: &[(String, chrono::NaiveDate)],
@@ -394,13 +421,13 @@ impl Engine {
         for action in actions {
             let planned = to_value(action)?;
             let (kept, reasons) = match action {
-                Action::Remind(r) => split(self.policy.reminder(&facts, r), Action::Remind),
-                Action::ChargeFee(f) => split(self.policy.fee(&facts, f), Action::ChargeFee),
+                Action::Remind(r) => split(policy.reminder(&facts, r), Action::Remind),
+                Action::ChargeFee(f) => split(policy.fee(&facts, f), Action::ChargeFee),
                 Action::OfferDiscount(d) => {
-                    split(self.policy.discount(&facts, d), Action::OfferDiscount)
+                    split(policy.discount(&facts, d), Action::OfferDiscount)
                 }
                 Action::OfferPlan(p) => {
-                    split(self.policy.plan_offer(p, case.today()), Action::OfferPlan)
+                    split(policy.plan_offer(p, case.today()), Action::OfferPlan)
                 }
                 other => (Some(other.clone()), Vec::new()),
             };

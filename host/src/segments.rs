@@ -229,7 +229,8 @@ pub struct Segment {
     /// Lower goes first; `default` always comes last.
     pub priority: i64,
     pub rule: Rule,
-    /// The strategy that decides for this segment (a built-in's name).
+    /// The strategy that decides for this segment: a built-in's name, or a
+    /// `NAME.wasm` deployed in `strategies_dir`.
     pub strategy: String,
     /// Handed to the strategy as the case's `config`.
     #[schema(value_type = Object)]

@@ -242,8 +242,8 @@ pub async fn case(
 /// Runs the debtor's strategy now on their case and puts each planned action
 /// through the guardrails; records and returns the evaluation. A plugin
 /// fault is an evaluation too (its `outcome` names the fault, with the
-/// plugin's log tail). Nothing is sent: carrying plans out comes with the
-/// outbox.
+/// plugin's log tail). Kept reminders go to the outbox and are sent by the
+/// dispatcher at their time; the other kept actions take effect at once.
 #[utoipa::path(post, path = "/v1/debtors/{id}/evaluate", tag = "debtors",
     params(("id" = String, Path, description = "the debtor's external id")),
     responses((status = 201, body = Evaluation), (status = 404, body = Problem)))]

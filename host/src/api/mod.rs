@@ -32,6 +32,7 @@ mod invoices;
 pub mod metrics;
 mod ops;
 mod payments;
+mod policy;
 pub mod problem;
 mod reports;
 mod segments;
@@ -174,7 +175,7 @@ pub const BULK_MAX_ITEMS: usize = 50_000;
     tags(
         (name = "debtors"), (name = "invoices"), (name = "payments"),
         (name = "disputes"), (name = "promises"), (name = "payment-plans"), (name = "offers"),
-        (name = "reports"), (name = "segments"), (name = "templates"), (name = "messages"),
+        (name = "reports"), (name = "segments"), (name = "policy"), (name = "templates"), (name = "messages"),
         (name = "tenants"), (name = "operations")
     )
 )]
@@ -233,6 +234,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(arrangements::accept_offer))
         .routes(routes!(arrangements::escalations))
         .routes(routes!(reports::aging))
+        .routes(routes!(policy::get, policy::put))
         .routes(routes!(segments::list))
         .routes(routes!(segments::get, segments::put, segments::delete))
         .routes(routes!(templates::list))

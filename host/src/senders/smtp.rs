@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{Message, SendError, Sender};
 
-/// `[email]` in dun.toml.
+/// `[senders.email]` in dun.toml.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {

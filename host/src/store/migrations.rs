@@ -28,6 +28,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "review queue",
         include_str!("migrations/0007_review_queue.sql"),
     ),
+    ("policies", include_str!("migrations/0008_policies.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

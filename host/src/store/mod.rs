@@ -34,6 +34,7 @@ pub mod invoices;
 mod migrations;
 pub mod outbox;
 pub mod payments;
+pub mod policies;
 pub mod segments;
 pub mod templates;
 pub mod tenants;
