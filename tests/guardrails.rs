@@ -724,6 +724,15 @@ fn fees_are_capped_charged_once_and_shown_in_the_reminder() {
         )
     };
     assert_eq!(amounts("F-1"), (115_00, 115_00, 15_00));
+    // The billing system re-sending the invoice as it issued it still
+    // matches: the fee is dun's, not a change of the invoice.
+    let resent = dun.client.post(
+        "/v1/invoices",
+        &json!({ "external_id": "F-1", "debtor_id": "feeco", "currency": "EUR", "amount": 100_00,
+                 "issued_on": "2026-03-01", "due_on": "2026-04-24" }),
+    );
+    assert_eq!(resent.status, 200, "{resent:#?}");
+    assert_eq!(amounts("F-1"), (115_00, 115_00, 15_00));
     assert_eq!(amounts("F-2"), (1_020_00, 1_020_00, 20_00));
     let charged: Vec<(Value, Value)> = dun
         .events("feeco", "fee.charged")

@@ -693,7 +693,9 @@ fn differences(
     );
     let stored: Stored = conn
         .prepare_cached(
-            "SELECT debtor_id, number, currency, amount, issued_on, due_on, terms, metadata FROM invoices
+            // The invoice's own amount: fees charged since are dun's, not
+            // the billing system's, so a re-send still matches.
+            "SELECT debtor_id, number, currency, amount - fees, issued_on, due_on, terms, metadata FROM invoices
              WHERE tenant_id = ?1 AND external_id = ?2",
         )?
         .query_row(params![tenant_id, invoice.external_id], |r| {
