@@ -72,6 +72,18 @@ pub enum Tone {
     Final,
 }
 
+impl Tone {
+    /// The name used in JSON, the store and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Courtesy => "courtesy",
+            Tone::Gentle => "gentle",
+            Tone::Firm => "firm",
+            Tone::Final => "final",
+        }
+    }
+}
+
 /// Where an invoice that is still owed stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

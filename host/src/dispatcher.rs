@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::case::{Channel, Tone};
 use crate::senders::{Message, SendError, Sender, Senders, pdf};
 use crate::store::debtors::Debtor;
-use crate::store::invoices::{self, Invoice, InvoiceStatus};
+use crate::store::invoices::{self, Invoice};
 use crate::store::outbox::{self, OutboxEntry, Sent};
 use crate::store::{Result, Store, actions, debtors, templates as stored_templates};
 use crate::templates::{self, Context, Line, Offer, Total};
@@ -71,7 +71,7 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
             Ok((debtor, invoices, tenant, template, offers))
         })?;
         let (debtor, invoices, (slug, tenant_name), template, offers) = found;
-        let owed: Vec<&Invoice> = invoices.iter().filter(|i| chased(i.status)).collect();
+        let owed: Vec<&Invoice> = invoices.iter().filter(|i| i.status.is_chased()).collect();
         let outcome = recheck(&entry, &debtor, &owed).and_then(|recipient| {
             let context = context(
                 &debtor,
@@ -231,16 +231,6 @@ fn as_they_are(
     Ok((debtor, invoices, names))
 }
 
-/// Whether reminders may still name an invoice in this state: owed, and
-/// neither disputed nor handed to collection.
-fn chased(status: InvoiceStatus) -> bool {
-    status.is_owed()
-        && !matches!(
-            status,
-            InvoiceStatus::Disputed | InvoiceStatus::InCollection
-        )
-}
-
 enum Refusal {
     /// Not to be sent, for this reason (on the timeline).
     Suppress(String),
@@ -306,7 +296,7 @@ pub fn context_for(
         limit: 500,
     };
     let (all, _) = invoices::list(conn, tenant, &filter, now.date_naive())?;
-    let owed: Vec<&Invoice> = all.iter().filter(|i| chased(i.status)).collect();
+    let owed: Vec<&Invoice> = all.iter().filter(|i| i.status.is_chased()).collect();
     let tenant_name: String =
         conn.query_row("SELECT name FROM tenants WHERE id = ?1", [tenant], |r| {
             r.get(0)

@@ -143,15 +143,6 @@ fn tone_index(tone: Tone) -> usize {
     }
 }
 
-fn tone_name(tone: Tone) -> &'static str {
-    match tone {
-        Tone::Courtesy => "courtesy",
-        Tone::Gentle => "gentle",
-        Tone::Firm => "firm",
-        Tone::Final => "final",
-    }
-}
-
 fn channel_index(channel: Channel) -> usize {
     match channel {
         Channel::Email => 0,
@@ -609,7 +600,7 @@ pub fn validate(channel: Channel, template: &Template) -> Result<(), TemplateErr
                     let _ = write!(
                         err.message,
                         ", rendering the {} {language} sample {variant}",
-                        tone_name(tone)
+                        tone.as_str()
                     );
                     err
                 };
@@ -827,7 +818,7 @@ mod tests {
         for channel in Channel::ALL {
             for tone in TONES {
                 for language in LANGUAGES {
-                    let what = format!("{} {} {language}", channel.as_str(), tone_name(tone));
+                    let what = format!("{} {} {language}", channel.as_str(), tone.as_str());
                     let template = builtin(channel, tone, language);
                     if let Err(err) = validate(channel, &template) {
                         panic!("{what}: {err}");
@@ -1462,7 +1453,7 @@ mod tests {
                     eprintln!(
                         "===== {} {} {language}\n{}\n\n{}\n\n{}\n",
                         channel.as_str(),
-                        tone_name(tone),
+                        tone.as_str(),
                         rendered.subject.unwrap_or_default(),
                         rendered.text,
                         rendered.html.unwrap_or_default()

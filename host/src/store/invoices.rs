@@ -70,6 +70,11 @@ impl InvoiceStatus {
             InvoiceStatus::Paid | InvoiceStatus::WrittenOff | InvoiceStatus::Void
         )
     }
+    /// Whether reminders may still name it: owed, and neither disputed nor
+    /// handed to collection.
+    pub fn is_chased(self) -> bool {
+        self.is_owed() && !matches!(self, InvoiceStatus::Disputed | InvoiceStatus::InCollection)
+    }
 }
 
 /// An invoice as sent by a billing system.
@@ -912,12 +917,7 @@ pub(crate) fn refresh_status(
             Some(&external_id),
             &json!({ "from": old, "to": status }),
         )?;
-        if !status.is_owed()
-            || matches!(
-                status,
-                InvoiceStatus::Disputed | InvoiceStatus::InCollection
-            )
-        {
+        if !status.is_chased() {
             super::outbox::cancel_unneeded(conn, tenant_id, debtor, now)?;
         }
     }

@@ -13,6 +13,7 @@ use super::timeline::{self, EventKind};
 use super::{Result, debtors, from_json, ids, to_json};
 use crate::case::{Channel, Contact, ContactOutcome, Tone};
 use crate::plan::Reminder;
+use crate::store::invoices::InvoiceStatus;
 
 /// One message in the outbox.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -76,8 +77,6 @@ pub(crate) fn replace_scheduled(
     )?
     .execute(params![debtor, format!("replaced by evaluation {}", evaluation.1)])?;
     for (index, r) in reminders.iter().enumerate() {
-        let tone =
-            serde_json::to_value(r.tone).map_err(|e| super::StoreError::Internal(e.to_string()))?;
         conn.prepare_cached(
             "INSERT INTO outbox (public_id, tenant_id, debtor_id, evaluation_id, channel, tone, invoice_ids, template,
                                  scheduled_at, status, idempotency_key, created_at)
@@ -89,7 +88,7 @@ pub(crate) fn replace_scheduled(
             debtor,
             evaluation.0,
             r.channel.as_str(),
-            tone.as_str(),
+            r.tone.as_str(),
             to_json(&r.invoice_ids)?,
             r.template,
             r.send_at,
@@ -128,12 +127,10 @@ pub(crate) fn cancel_unneeded(
                 )?
                 .query_row(params![tenant_id, invoice], |r| r.get(0))
                 .ok();
-            if status.is_some_and(|s| {
-                !matches!(
-                    s.as_str(),
-                    "paid" | "void" | "written-off" | "disputed" | "in-collection"
-                )
-            }) {
+            if status
+                .and_then(|s| InvoiceStatus::parse(&s))
+                .is_some_and(InvoiceStatus::is_chased)
+            {
                 still_owed = true;
                 break;
             }

@@ -30,13 +30,6 @@ pub struct Stored {
     pub updated_at: DateTime<Utc>,
 }
 
-fn tone_str(tone: Tone) -> String {
-    serde_json::to_value(tone)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The tenant's template for exactly this language, if any.
 pub fn get(
     conn: &Connection,
@@ -51,7 +44,7 @@ pub fn get(
              WHERE tenant_id = ?1 AND channel = ?2 AND tone = ?3 AND language = ?4",
         )?
         .query_row(
-            params![tenant_id, channel.as_str(), tone_str(tone), language],
+            params![tenant_id, channel.as_str(), tone.as_str(), language],
             |r| {
                 Ok(Template {
                     subject: r.get(0)?,
@@ -75,7 +68,7 @@ pub fn effective(
     for candidate in [language, base] {
         if let Some(template) = get(conn, tenant_id, channel, tone, candidate)? {
             return Ok(Effective {
-                name: format!("tenant:{}/{}/{candidate}", channel.as_str(), tone_str(tone)),
+                name: format!("tenant:{}/{}/{candidate}", channel.as_str(), tone.as_str()),
                 template,
             });
         }
@@ -84,7 +77,7 @@ pub fn effective(
         name: format!(
             "builtin:{}/{}/{}",
             channel.as_str(),
-            tone_str(tone),
+            tone.as_str(),
             templates::builtin_language(language)
         ),
         template: templates::builtin(channel, tone, language),
@@ -110,7 +103,7 @@ pub fn put(
     .execute(params![
         tenant_id,
         channel.as_str(),
-        tone_str(tone),
+        tone.as_str(),
         language,
         template.subject,
         template.text,
@@ -138,11 +131,11 @@ pub fn delete(
         .prepare_cached(
             "DELETE FROM templates WHERE tenant_id = ?1 AND channel = ?2 AND tone = ?3 AND language = ?4",
         )?
-        .execute(params![tenant_id, channel.as_str(), tone_str(tone), language])?;
+        .execute(params![tenant_id, channel.as_str(), tone.as_str(), language])?;
     if removed == 0 {
         return Err(super::StoreError::not_found(
             "template",
-            format!("{}/{}/{language}", channel.as_str(), tone_str(tone)),
+            format!("{}/{}/{language}", channel.as_str(), tone.as_str()),
         ));
     }
     Ok(())
