@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 57] = [
+const ROUTES: [(&str, &str); 67] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -68,6 +68,16 @@ const ROUTES: [(&str, &str); 57] = [
     ("POST", "/v1/templates/{channel}/{tone}/{language}/preview"),
     ("GET", "/v1/messages/{id}"),
     ("GET", "/v1/messages/{id}/pdf"),
+    ("GET", "/v1/named-templates"),
+    ("GET", "/v1/named-templates/{name}/{channel}/{language}"),
+    ("PUT", "/v1/named-templates/{name}/{channel}/{language}"),
+    ("DELETE", "/v1/named-templates/{name}/{channel}/{language}"),
+    ("GET", "/v1/messaging"),
+    ("PUT", "/v1/messaging"),
+    ("POST", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions/{id}"),
+    ("DELETE", "/v1/subscriptions/{id}"),
     ("POST", "/v1/keys"),
     ("GET", "/v1/keys"),
     ("DELETE", "/v1/keys/{id}"),
@@ -1895,10 +1905,15 @@ fn route_of(path: &str) -> String {
         }
         return route;
     }
+    if let Some(rest) = path.strip_prefix("/v1/named-templates/")
+        && rest.split('/').count() == 3
+    {
+        return "/v1/named-templates/{name}/{channel}/{language}".to_owned();
+    }
     path.split('/')
         .map(|segment| {
             let dun_id = [
-                "pay_", "dsp_", "prm_", "pln_", "key_", "evl_", "msg_", "ofr_",
+                "pay_", "dsp_", "prm_", "pln_", "key_", "evl_", "msg_", "ofr_", "sub_",
             ]
             .iter()
             .any(|p| segment.starts_with(p));
@@ -1920,7 +1935,9 @@ fn snapshot_of_a(client: &Client, admin: &Client, paths: &[String]) -> Vec<(Stri
         .iter()
         .map(|p| (p.clone(), ok(client.get(p))))
         .collect();
-    all.push(("/v1/keys".to_owned(), ok(admin.get("/v1/keys"))));
+    for admin_only in ["/v1/keys", "/v1/messaging", "/v1/subscriptions"] {
+        all.push((admin_only.to_owned(), ok(admin.get(admin_only))));
+    }
     all
 }
 
@@ -1953,6 +1970,20 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/templates/email/final/en",
         &json!({ "subject": "a-secret-subject", "text": "a-secret-wording {{ debtor_name }}" }),
     ));
+    // A's messaging: a payment link, a named template, a subscription (no
+    // dispatcher runs here, so nothing is delivered).
+    ok(admin_a.put(
+        "/v1/messaging",
+        &json!({ "payment_link": "https://pay.example.com/a-secret-link/{debtor}" }),
+    ));
+    ok(admin_a.put(
+        "/v1/named-templates/a-named/email/en",
+        &json!({ "subject": "a-secret-subject", "text": "a-secret-wording" }),
+    ));
+    let a_sub = id_of(&created(admin_a.post(
+        "/v1/subscriptions",
+        &json!({ "url": "http://127.0.0.1:9/a-secret-hook", "events": ["*"] }),
+    )));
     for (id, amount) in [
         ("a-inv-pay", 100_00),
         ("a-inv-dsp", 200_00),
@@ -2040,6 +2071,8 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/segments".to_owned(),
         "/v1/policy".to_owned(),
         "/v1/templates".to_owned(),
+        "/v1/named-templates".to_owned(),
+        "/v1/named-templates/a-named/email/en".to_owned(),
         "/v1/debtors/a-debtor/offers".to_owned(),
         "/v1/debtors/a-debtor/outbox".to_owned(),
         format!("/v1/messages/{a_msg}"),
@@ -2061,6 +2094,10 @@ fn tenants_never_see_or_change_each_others_data() {
         "a-seg",
         "a-secret-subject",
         "a-secret-wording",
+        "a-secret-link",
+        "a-secret-hook",
+        "a-named",
+        a_sub.as_str(),
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -2153,6 +2190,14 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("list escalations", "GET /v1/escalations", None, NothingOfA),
         attempt("list A's debtor's escalations", "GET /v1/escalations?debtor_id=a-debtor", None, NothingOfA),
         // Keys (admin routes)
+        // Messaging (admin routes but the named templates' reads)
+        attempt("list named templates", "GET /v1/named-templates", None, NothingOfA),
+        attempt("read A's named template", "GET /v1/named-templates/a-named/email/en", None, NotFound),
+        attempt("delete A's named template", "DELETE /v1/named-templates/a-named/email/en", None, NotFound).by_admin(),
+        attempt("read messaging settings", "GET /v1/messaging", None, NothingOfA).by_admin(),
+        attempt("list subscriptions", "GET /v1/subscriptions", None, NothingOfA).by_admin(),
+        attempt("read A's subscription", &format!("GET /v1/subscriptions/{a_sub}"), None, NotFound).by_admin(),
+        attempt("end A's subscription", &format!("DELETE /v1/subscriptions/{a_sub}"), None, NotFound).by_admin(),
         attempt("list keys", "GET /v1/keys", None, NothingOfA).by_admin(),
         attempt("revoke A's admin key", &format!("DELETE /v1/keys/{}", a_keys[0]), None, NotFound).by_admin(),
         attempt("revoke A's client key", &format!("DELETE /v1/keys/{}", a_keys[1]), None, NotFound).by_admin(),
@@ -2228,6 +2273,31 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/templates/email/final/en",
         &json!({ "subject": "Beta", "text": "Beta's wording" }),
     ));
+    ok(admin_b.put(
+        "/v1/named-templates/a-named/email/en",
+        &json!({ "subject": "Beta", "text": "Beta's named wording" }),
+    ));
+    // B's messaging settings and subscriptions are B's own.
+    assert_eq!(
+        ok(admin_b.get("/v1/messaging"))["payment_link"],
+        Value::Null
+    );
+    ok(admin_b.put(
+        "/v1/messaging",
+        &json!({ "payment_link": "https://pay.example.com/beta/{debtor}" }),
+    ));
+    let b_sub = created(admin_b.post(
+        "/v1/subscriptions",
+        &json!({ "url": "http://127.0.0.1:9/beta" }),
+    ));
+    assert_eq!(b_sub["events"], json!(["*"]));
+    assert_eq!(
+        ok(admin_b.get("/v1/subscriptions"))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Every tenant route was tried: the table, plus the three creates above.
     let mut tried: BTreeSet<(String, String)> = attempts
@@ -2241,6 +2311,9 @@ fn tenants_never_see_or_change_each_others_data() {
         ("PUT", "/v1/segments/{id}"),
         ("PUT", "/v1/templates/{channel}/{tone}/{language}"),
         ("PUT", "/v1/policy"),
+        ("PUT", "/v1/named-templates/{name}/{channel}/{language}"),
+        ("PUT", "/v1/messaging"),
+        ("POST", "/v1/subscriptions"),
     ] {
         tried.insert((method.to_owned(), route.to_owned()));
     }

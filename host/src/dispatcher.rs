@@ -15,9 +15,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::case::{Channel, Tone};
-use crate::senders::{Message, SendError, Sender, Senders, pdf};
+use crate::senders::{Directory, Message, SendError, Sender, pdf};
 use crate::store::debtors::Debtor;
 use crate::store::invoices::{self, Invoice};
+use crate::store::messaging::Messaging;
 use crate::store::outbox::{self, OutboxEntry, Sent};
 use crate::store::{Result, Store, actions, debtors, templates as stored_templates};
 use crate::templates::{self, Context, Line, Offer, Total};
@@ -44,8 +45,9 @@ impl Pass {
     }
 }
 
-/// One pass at `now`. Blocking: run it on a blocking thread.
-pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> Result<Pass> {
+/// One pass at `now`, each message through its tenant's senders. Blocking:
+/// run it on a blocking thread.
+pub fn dispatch_due(store: &Store, senders: &Directory, now: DateTime<Utc>) -> Result<Pass> {
     let claimed = store.write_blocking(move |conn| outbox::claim_due(conn, now, LEASE, BATCH))?;
     let mut pass = Pass::default();
     for entry in claimed {
@@ -59,9 +61,10 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
                 &lookup.invoice_ids,
                 today,
             )?;
-            let template = stored_templates::effective(
+            let template = stored_templates::effective_named(
                 conn,
                 lookup.tenant_row,
+                lookup.template.as_deref(),
                 lookup.channel,
                 lookup.tone,
                 &debtor.language,
@@ -70,14 +73,17 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
             let offers = actions::open_offers(conn, lookup.tenant_row, debtor_row, today)?;
             Ok((debtor, invoices, tenant, template, offers))
         })?;
-        let (debtor, invoices, (slug, tenant_name), template, offers) = found;
+        let (debtor, invoices, tenant, template, offers) = found;
         let owed: Vec<&Invoice> = invoices.iter().filter(|i| i.status.is_chased()).collect();
         let outcome = recheck(&entry, &debtor, &owed).and_then(|recipient| {
+            let sender = senders
+                .for_tenant(&tenant.slug, &tenant.messaging.senders)
+                .map_err(|e| Refusal::Fault(format!("the tenant's senders: {e}")))?;
             let context = context(
                 &debtor,
                 &owed,
                 &offers,
-                &tenant_name,
+                &tenant,
                 (entry.channel, entry.tone),
                 now,
             );
@@ -85,8 +91,8 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
                 .map_err(|e| Refusal::Fault(format!("template {}: {e}", template.name)))?;
             let mut message = Message {
                 idempotency_key: entry.idempotency_key.clone(),
-                tenant: slug.clone(),
-                tenant_name: tenant_name.clone(),
+                tenant: tenant.slug.clone(),
+                tenant_name: tenant.name.clone(),
                 channel: entry.channel,
                 tone: entry.tone,
                 language: debtor.language.clone(),
@@ -101,7 +107,7 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
             if entry.channel == Channel::Letter {
                 message.pdf = Some(letter(&message, &context));
             }
-            Ok(message)
+            Ok((message, sender))
         });
         let done = entry.clone();
         match outcome {
@@ -118,10 +124,11 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
                     outbox::finish(conn, &done, "failed", Some(&error), None, now)
                 })?;
             }
-            Ok(message) => match sender.send(&message) {
+            Ok((message, sender)) => match sender.send(&message) {
                 Ok(reference) => {
                     pass.sent += 1;
                     let sent = Sent {
+                        rendered_with: template.name.clone(),
                         recipient: message.to.clone(),
                         language: message.language.clone(),
                         subject: message.subject.clone(),
@@ -154,7 +161,7 @@ pub fn dispatch_due(store: &Store, sender: &dyn Sender, now: DateTime<Utc>) -> R
 /// failed attempts). Blocking.
 pub fn hand_over_due(
     store: &Store,
-    senders: &Senders,
+    senders: &Directory,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize)> {
     let claimed =
@@ -163,7 +170,7 @@ pub fn hand_over_due(
     for escalation in claimed {
         let lookup = escalation.clone();
         let (tenant, payload) = store.read_blocking(move |conn| {
-            let (debtor, invoices, (tenant, _)) = as_they_are(
+            let (debtor, invoices, tenant) = as_they_are(
                 conn,
                 lookup.tenant_row,
                 &lookup.debtor_id,
@@ -173,7 +180,7 @@ pub fn hand_over_due(
             let payload = serde_json::json!({
                 "event": "escalation.created",
                 "id": lookup.id,
-                "tenant": tenant,
+                "tenant": tenant.slug,
                 "target": lookup.target,
                 "note": lookup.note,
                 "created_at": lookup.created_at,
@@ -183,7 +190,11 @@ pub fn hand_over_due(
             Ok((tenant, payload))
         })?;
         let done = escalation.clone();
-        match senders.hand_over(&tenant, &payload, &escalation.id, now) {
+        let handed = senders
+            .for_tenant(&tenant.slug, &tenant.messaging.senders)
+            .map_err(|e| SendError::permanent(format!("the tenant's senders: {e}")))
+            .and_then(|s| s.hand_over(&tenant.slug, &payload, &escalation.id, now));
+        match handed {
             Ok(()) => {
                 counts.0 += 1;
                 store.write_blocking(move |conn| {
@@ -209,26 +220,104 @@ pub fn hand_over_due(
     Ok(counts)
 }
 
-/// The debtor, the named invoices still on record, and the tenant's (slug,
-/// name), as they are `today`.
+/// Who a message is from: the tenant's slug, name and messaging settings.
+struct Tenant {
+    slug: String,
+    name: String,
+    messaging: Messaging,
+}
+
+impl Tenant {
+    fn get(conn: &rusqlite::Connection, tenant: i64) -> Result<Tenant> {
+        let (slug, name) = conn.query_row(
+            "SELECT slug, name FROM tenants WHERE id = ?1",
+            [tenant],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Tenant {
+            slug,
+            name,
+            messaging: crate::store::messaging::get(conn, tenant)?,
+        })
+    }
+}
+
+/// Events per subscription per pass.
+pub const EVENTS_PER_PASS: usize = 200;
+
+/// One delivery pass of event subscriptions at `now`: each due subscription
+/// gets the tenant's events after its cursor, in order, the ones matching
+/// its patterns POSTed one by one (signed with its secret, `Dun-Event:
+/// <kind>`, `Idempotency-Key: evt_<id>`); the cursor moves past every event
+/// taken or not wanted. The first failure stops that subscription's pass
+/// and holds its cursor: retried after 1, 2, 4 … minutes (at most an hour),
+/// never dropped. Returns (events delivered, failed attempts). Blocking.
+pub fn deliver_events(store: &Store, now: DateTime<Utc>) -> Result<(usize, usize)> {
+    use crate::senders::http::{Webhook, WebhookConfig};
+    use crate::store::subscriptions;
+
+    let claimed =
+        store.write_blocking(move |conn| subscriptions::claim_due(conn, now, LEASE, BATCH))?;
+    let mut counts = (0, 0);
+    for due in claimed {
+        let (tenant, cursor) = (due.tenant_id, due.cursor);
+        let events = store.read_blocking(move |conn| {
+            subscriptions::events_after(conn, tenant, cursor, EVENTS_PER_PASS)
+        })?;
+        let webhook = Webhook::new(WebhookConfig {
+            url: due.url.clone(),
+            secret: due.secret.clone(),
+            timeout_secs: 10,
+        });
+        let (mut cursor, mut delivered, mut failure) = (due.cursor, 0, None);
+        for (event, debtor) in events {
+            if subscriptions::matches(&due.patterns, &event.kind) {
+                let body = serde_json::json!({
+                    "id": format!("evt_{}", event.id),
+                    "kind": event.kind,
+                    "at": event.at,
+                    "tenant": due.tenant,
+                    "debtor_id": debtor,
+                    "subject": event.subject,
+                    "data": event.data,
+                });
+                let key = format!("evt_{}", event.id);
+                if let Err(error) = webhook.post(&event.kind, &body, &key, now) {
+                    let wait =
+                        Duration::minutes(1 << due.failures.clamp(0, 6)).min(Duration::hours(1));
+                    tracing::warn!(subscription = %due.id, %error, "event delivery failed");
+                    failure = Some((error.message, now + wait));
+                    break;
+                }
+                delivered += 1;
+            }
+            cursor = event.id;
+        }
+        counts.0 += delivered as usize;
+        counts.1 += usize::from(failure.is_some());
+        store.write_blocking(move |conn| {
+            let failure = failure.as_ref().map(|(e, at)| (e.as_str(), *at));
+            subscriptions::finish(conn, &due, cursor, delivered, failure, now)
+        })?;
+    }
+    Ok(counts)
+}
+
+/// The debtor, the named invoices still on record, and the tenant, as they
+/// are `today`.
 fn as_they_are(
     conn: &rusqlite::Connection,
     tenant: i64,
     debtor: &str,
     invoice_ids: &[String],
     today: chrono::NaiveDate,
-) -> Result<(Debtor, Vec<Invoice>, (String, String))> {
+) -> Result<(Debtor, Vec<Invoice>, Tenant)> {
     let debtor = debtors::get(conn, tenant, debtor)?;
     let invoices = invoice_ids
         .iter()
         .filter_map(|id| invoices::get(conn, tenant, id, today).ok())
         .collect();
-    let names = conn.query_row(
-        "SELECT slug, name FROM tenants WHERE id = ?1",
-        [tenant],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok((debtor, invoices, names))
+    Ok((debtor, invoices, Tenant::get(conn, tenant)?))
 }
 
 enum Refusal {
@@ -297,28 +386,25 @@ pub fn context_for(
     };
     let (all, _) = invoices::list(conn, tenant, &filter, now.date_naive())?;
     let owed: Vec<&Invoice> = all.iter().filter(|i| i.status.is_chased()).collect();
-    let tenant_name: String =
-        conn.query_row("SELECT name FROM tenants WHERE id = ?1", [tenant], |r| {
-            r.get(0)
-        })?;
     let row = debtors::row_id(conn, tenant, debtor)?;
     let offers = actions::open_offers(conn, tenant, row, now.date_naive())?;
+    let tenant = Tenant::get(conn, tenant)?;
     Ok(context(
         &found,
         &owed,
         &offers,
-        &tenant_name,
+        &tenant,
         (channel, tone),
         now,
     ))
 }
 
-/// What the template sees.
+/// What the template sees, with the tenant's payment link for what is owed.
 fn context(
     debtor: &Debtor,
     owed: &[&Invoice],
     offers: &[actions::Offer],
-    tenant_name: &str,
+    tenant: &Tenant,
     (channel, tone): (Channel, Tone),
     now: DateTime<Utc>,
 ) -> Context {
@@ -332,8 +418,18 @@ fn context(
             }),
         }
     }
+    let numbers: Vec<&str> = owed.iter().map(|i| i.id.as_str()).collect();
+    let payment_link = tenant.messaging.payment_link_for(
+        &tenant.slug,
+        &debtor.id,
+        &numbers,
+        match totals.as_slice() {
+            [one] => Some((one.amount, one.currency.as_str())),
+            _ => None,
+        },
+    );
     Context {
-        tenant_name: tenant_name.to_owned(),
+        tenant_name: tenant.name.clone(),
         debtor_name: debtor.name.clone(),
         channel,
         tone,
@@ -353,7 +449,7 @@ fn context(
             })
             .collect(),
         totals,
-        payment_link: None,
+        payment_link,
         offer: offer(offers, owed),
     }
 }

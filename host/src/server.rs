@@ -39,7 +39,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     let sender = Arc::new(
-        crate::senders::Senders::new(&config.senders, config.outbox_dir.clone())
+        crate::senders::Directory::new(&config.senders, config.outbox_dir.clone())
             .map_err(|e| anyhow::anyhow!("senders: {e}"))?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +130,7 @@ async fn schedule(
 /// The dispatcher: every `interval` seconds, sends what is due.
 async fn dispatch(
     store: Store,
-    sender: Arc<crate::senders::Senders>,
+    sender: Arc<crate::senders::Directory>,
     clock: Arc<dyn Clock>,
     interval: u64,
 ) {
@@ -144,6 +144,11 @@ async fn dispatch(
                 let (handed_over, _) = crate::dispatcher::hand_over_due(&store, &sender, now)?;
                 if handed_over > 0 {
                     tracing::info!(handed_over, "escalations handed over");
+                }
+                match crate::dispatcher::deliver_events(&store, now) {
+                    Ok((0, _)) => {}
+                    Ok((events, _)) => tracing::info!(events, "events delivered to subscriptions"),
+                    Err(error) => tracing::error!(%error, "event delivery pass failed"),
                 }
                 crate::dispatcher::dispatch_due(&store, sender.as_ref(), now)
             })

@@ -29,6 +29,7 @@ mod arrangements;
 mod debtors;
 pub mod extract;
 mod invoices;
+mod messaging;
 pub mod metrics;
 mod ops;
 mod payments;
@@ -175,7 +176,7 @@ pub const BULK_MAX_ITEMS: usize = 50_000;
     tags(
         (name = "debtors"), (name = "invoices"), (name = "payments"),
         (name = "disputes"), (name = "promises"), (name = "payment-plans"), (name = "offers"),
-        (name = "reports"), (name = "segments"), (name = "policy"), (name = "templates"), (name = "messages"),
+        (name = "reports"), (name = "segments"), (name = "policy"), (name = "templates"), (name = "messages"), (name = "messaging"),
         (name = "tenants"), (name = "operations")
     )
 )]
@@ -242,6 +243,15 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::preview))
         .routes(routes!(templates::message))
         .routes(routes!(templates::letter_pdf))
+        .routes(routes!(templates::list_named))
+        .routes(routes!(
+            templates::get_named,
+            templates::put_named,
+            templates::delete_named
+        ))
+        .routes(routes!(messaging::get, messaging::put))
+        .routes(routes!(messaging::create, messaging::list))
+        .routes(routes!(messaging::get_subscription, messaging::delete))
         .routes(routes!(tenants::create, tenants::list))
         .routes(routes!(tenants::create_key_for))
         .routes(routes!(tenants::create_key, tenants::list_keys))

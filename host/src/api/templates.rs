@@ -15,15 +15,23 @@ use crate::case::{Channel, Tone};
 use crate::store::{StoreError, outbox, templates as stored};
 use crate::templates::{self, Template};
 
+/// A path part that names nothing: 404 naming the part.
+fn bad_part(field: &str, detail: &str) -> Problem {
+    Problem::field(StatusCode::NOT_FOUND, "not-found", field, detail.to_owned())
+}
+
 /// Parses `{channel}/{tone}/{language}` from the path, naming the part at fault.
 fn key(channel: &str, tone: &str, language: &str) -> Result<(Channel, Tone, String), Problem> {
-    let bad = |field: &str, detail: &str| {
-        Problem::field(StatusCode::NOT_FOUND, "not-found", field, detail.to_owned())
-    };
-    let channel =
-        Channel::parse(channel).ok_or_else(|| bad("channel", "email, sms, call or letter"))?;
     let tone = serde_json::from_value(serde_json::Value::String(tone.to_owned()))
-        .map_err(|_| bad("tone", "courtesy, gentle, firm or final"))?;
+        .map_err(|_| bad_part("tone", "courtesy, gentle, firm or final"))?;
+    let (channel, language) = channel_and_language(channel, language)?;
+    Ok((channel, tone, language))
+}
+
+/// Parses `{channel}/{language}` from the path, naming the part at fault.
+fn channel_and_language(channel: &str, language: &str) -> Result<(Channel, String), Problem> {
+    let channel =
+        Channel::parse(channel).ok_or_else(|| bad_part("channel", "email, sms, call or letter"))?;
     let well_formed = {
         let mut parts = language.split('-');
         let primary = parts.next().unwrap_or_default();
@@ -33,9 +41,26 @@ fn key(channel: &str, tone: &str, language: &str) -> Result<(Channel, Tone, Stri
                 .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
     };
     if !well_formed {
-        return Err(bad("language", "a BCP 47 tag such as en, de or de-AT"));
+        return Err(bad_part("language", "a BCP 47 tag such as en, de or de-AT"));
     }
-    Ok((channel, tone, language.to_owned()))
+    Ok((channel, language.to_owned()))
+}
+
+/// Parses `{name}/{channel}/{language}` of a named template.
+fn named_key(
+    name: &str,
+    channel: &str,
+    language: &str,
+) -> Result<(String, Channel, String), Problem> {
+    let well_formed = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(bad_part("name", "1-64 characters of [A-Za-z0-9_-]"));
+    }
+    let (channel, language) = channel_and_language(channel, language)?;
+    Ok((name.to_owned(), channel, language))
 }
 
 /// The tenant's own templates (the built-ins cover the rest).
@@ -114,6 +139,96 @@ pub async fn delete(
     let tenant = scope.id;
     app.store
         .write(move |conn| stored::delete(conn, tenant, channel, tone, &language))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant's named templates: what a plan's reminder gets when it names
+/// one (`template` in the contract) instead of its tone's.
+#[utoipa::path(get, path = "/v1/named-templates", tag = "templates",
+    responses((status = 200, body = Vec<stored::StoredNamed>)))]
+pub async fn list_named(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+) -> Result<Response, Problem> {
+    app.read(move |conn| stored::list_named(conn, scope.id))
+        .await
+}
+
+/// One named template, exactly as saved.
+#[utoipa::path(get, path = "/v1/named-templates/{name}/{channel}/{language}", tag = "templates",
+    params(("name" = String, Path), ("channel" = Channel, Path), ("language" = String, Path)),
+    responses((status = 200, body = Template), (status = 404, body = Problem)))]
+pub async fn get_named(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path((name, channel, language)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    let (name, channel, language) = named_key(&name, &channel, &language)?;
+    app.read(move |conn| {
+        stored::get_named(conn, scope.id, &name, channel, &language)?.ok_or_else(|| {
+            StoreError::not_found(
+                "template",
+                format!("{name}/{}/{language}", channel.as_str()),
+            )
+        })
+    })
+    .await
+}
+
+/// Saves a named template (admin), checked like a tone's template. A
+/// reminder naming it in a debtor's language (or base language) is
+/// rendered with it; otherwise with its tone's template.
+#[utoipa::path(put, path = "/v1/named-templates/{name}/{channel}/{language}", tag = "templates",
+    params(("name" = String, Path), ("channel" = Channel, Path), ("language" = String, Path)),
+    request_body = Template,
+    responses((status = 200, body = stored::StoredNamed), (status = 422, body = Problem)))]
+pub async fn put_named(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path((name, channel, language)): Path<(String, String, String)>,
+    IdempotencyKey(key_header): IdempotencyKey,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    scope.require_admin()?;
+    let (name, channel, language) = named_key(&name, &channel, &language)?;
+    let template: Template = extract::json(&body)?;
+    templates::validate(channel, &template).map_err(|e| StoreError::invalid(e.field, e.message))?;
+    let tenant = scope.id;
+    let path = format!(
+        "PUT /v1/named-templates/{name}/{}/{language}",
+        channel.as_str()
+    );
+    app.write(
+        scope.scope(),
+        key_header,
+        &[path.as_bytes(), &body],
+        move |conn, now| {
+            let saved = stored::put_named(conn, tenant, &name, channel, &language, &template, now)?;
+            Ok((StatusCode::OK, saved))
+        },
+    )
+    .await
+}
+
+/// Removes a named template (admin).
+#[utoipa::path(delete, path = "/v1/named-templates/{name}/{channel}/{language}", tag = "templates",
+    params(("name" = String, Path), ("channel" = Channel, Path), ("language" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_named(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path((name, channel, language)): Path<(String, String, String)>,
+) -> Result<StatusCode, Problem> {
+    scope.require_admin()?;
+    let (name, channel, language) = named_key(&name, &channel, &language)?;
+    let tenant = scope.id;
+    app.store
+        .write(move |conn| stored::delete_named(conn, tenant, &name, channel, &language))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,7 +24,7 @@ const MAX_QUOTED_CHARS: usize = 200;
 type HmacSha256 = Hmac<Sha256>;
 
 /// How a [`Provider`] encodes its requests.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PayloadFormat {
     /// dun's own JSON body (see [`Provider`]).
@@ -46,7 +46,7 @@ fn default_print_timeout_secs() -> u64 {
 }
 
 /// An HTTP messaging provider for SMS or automated calls (configured in dun.toml).
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The endpoint that requests are POSTed to.
@@ -246,7 +246,7 @@ fn signature_mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
 }
 
 /// A webhook endpoint that receives signed JSON events.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: String,
@@ -296,7 +296,7 @@ impl Webhook {
 }
 
 /// A print-and-mail service that prints a PDF and posts it as a letter.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrintConfig {
     pub url: String,
@@ -339,6 +339,17 @@ impl PrintAndMail {
             "print-and-mail",
         )?;
         Ok(())
+    }
+}
+
+/// Whether `url` is an absolute `http://` or `https://` URL with a host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let uri: ureq::http::Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err(format!(
+            "{url:?}: must be an http:// or https:// URL with a host"
+        )),
     }
 }
 

@@ -84,7 +84,7 @@ pub trait Sender: Send + Sync {
 
 /// The senders section of `dun.toml`. Every part is optional: a channel
 /// with nothing configured is written to the outbox folder.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendersConfig {
     pub email: Option<smtp::SmtpConfig>,
@@ -95,6 +95,116 @@ pub struct SendersConfig {
     /// Where escalations are handed over (a collection agency, an ERP):
     /// a JSON POST signed with HMAC-SHA256 (`Dun-Signature`).
     pub escalation: Option<http::WebhookConfig>,
+}
+
+impl SendersConfig {
+    /// What `own` configures, and what the host does for the rest.
+    pub fn over(&self, own: &SendersConfig) -> SendersConfig {
+        SendersConfig {
+            email: own.email.clone().or_else(|| self.email.clone()),
+            sms: own.sms.clone().or_else(|| self.sms.clone()),
+            call: own.call.clone().or_else(|| self.call.clone()),
+            letter: own.letter.clone().or_else(|| self.letter.clone()),
+            escalation: own.escalation.clone().or_else(|| self.escalation.clone()),
+        }
+    }
+
+    /// The same with its secrets (SMTP password, `authorization` headers,
+    /// webhook secret) replaced by `***`, to be shown back.
+    pub fn redacted(&self) -> SendersConfig {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| REDACTED.to_owned());
+        let mut shown = self.clone();
+        if let Some(email) = &mut shown.email {
+            email.url = smtp::redact_url(&email.url);
+        }
+        for provider in [&mut shown.sms, &mut shown.call].into_iter().flatten() {
+            provider.authorization = hidden(&provider.authorization);
+        }
+        if let Some(letter) = &mut shown.letter {
+            letter.authorization = hidden(&letter.authorization);
+        }
+        if let Some(webhook) = &mut shown.escalation {
+            webhook.secret = REDACTED.to_owned();
+        }
+        shown
+    }
+
+    /// What is wrong with it, by field (`email/url`, `sms/url`, …); builds
+    /// nothing and connects nowhere.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if let Some(email) = &self.email
+            && let Err(error) = smtp::SmtpSender::new(email)
+        {
+            let field = error.split(' ').next().unwrap_or("email").replace('.', "/");
+            problems.push((field, error));
+        }
+        let urls = [
+            ("sms", self.sms.as_ref().map(|c| &c.url)),
+            ("call", self.call.as_ref().map(|c| &c.url)),
+            ("letter", self.letter.as_ref().map(|c| &c.url)),
+            ("escalation", self.escalation.as_ref().map(|c| &c.url)),
+        ];
+        for (channel, url) in urls {
+            if let Some(url) = url
+                && let Err(error) = http::check_url(url)
+            {
+                problems.push((format!("{channel}/url"), error));
+            }
+        }
+        if let Some(webhook) = &self.escalation
+            && webhook.secret.len() < 16
+        {
+            problems.push((
+                "escalation/secret".into(),
+                "must be at least 16 characters".into(),
+            ));
+        }
+        problems
+    }
+}
+
+/// Shown instead of a secret.
+pub const REDACTED: &str = "***";
+
+/// The senders of each tenant: the host's, with the channels a tenant
+/// configured (`PUT /v1/messaging`) taking their place. Built once per
+/// configuration and kept, so SMTP connections and HTTP agents are reused.
+pub struct Directory {
+    host_config: SendersConfig,
+    outbox_dir: PathBuf,
+    host: Arc<Senders>,
+    tenants: std::sync::Mutex<std::collections::HashMap<String, (SendersConfig, Arc<Senders>)>>,
+}
+
+impl Directory {
+    pub fn new(config: &SendersConfig, outbox_dir: PathBuf) -> Result<Directory, String> {
+        Ok(Directory {
+            host: Arc::new(Senders::new(config, outbox_dir.clone())?),
+            host_config: config.clone(),
+            outbox_dir,
+            tenants: Default::default(),
+        })
+    }
+
+    /// The senders of `tenant`, whose own configuration is `own`.
+    pub fn for_tenant(&self, tenant: &str, own: &SendersConfig) -> Result<Arc<Senders>, String> {
+        if *own == SendersConfig::default() {
+            return Ok(self.host.clone());
+        }
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((config, senders)) = tenants.get(tenant)
+            && config == own
+        {
+            return Ok(senders.clone());
+        }
+        let senders = Arc::new(Senders::new(
+            &self.host_config.over(own),
+            self.outbox_dir.clone(),
+        )?);
+        tenants.insert(tenant.to_owned(), (own.clone(), senders.clone()));
+        Ok(senders)
+    }
 }
 
 /// A sender per channel.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Message, SendError, Sender};
 
 /// `[senders.email]` in dun.toml.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`, or
@@ -29,6 +29,22 @@ pub struct SmtpConfig {
 
 fn default_timeout() -> u64 {
     30
+}
+
+/// `url` with the password of its user part, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            let tail = &rest[authority_end..];
+            format!("{scheme}://{user}:{}@{host}{tail}", super::REDACTED)
+        }
+        None => url.to_owned(),
+    }
 }
 
 pub struct SmtpSender {
@@ -119,4 +135,25 @@ pub fn build(
         ),
     };
     built.map_err(|e| SendError::permanent(format!("building the email: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn a_password_in_the_url_is_never_shown_back() {
+        assert_eq!(
+            redact_url("smtps://mailer:s3cr%40t@mail.example.com:465"),
+            "smtps://mailer:***@mail.example.com:465"
+        );
+        assert_eq!(
+            redact_url("smtp://relay:587?tls=required"),
+            "smtp://relay:587?tls=required"
+        );
+        assert_eq!(
+            redact_url("smtp://only-user@relay:25/?x=a@b"),
+            "smtp://only-user:***@relay:25/?x=a@b"
+        );
+    }
 }

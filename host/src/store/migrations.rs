@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_review_queue.sql"),
     ),
     ("policies", include_str!("migrations/0008_policies.sql")),
+    (
+        "messaging and subscriptions",
+        include_str!("migrations/0009_messaging_and_subscriptions.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -232,6 +232,8 @@ pub fn finish(
 /// What went out, as the debtor received it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sent {
+    /// The template it was rendered with (`tenant:…` or `builtin:…`).
+    pub rendered_with: String,
     pub recipient: String,
     pub language: String,
     pub subject: Option<String>,
@@ -245,7 +247,8 @@ pub struct Sent {
 /// Records a message as sent, with what was sent.
 pub fn sent(conn: &Connection, entry: &OutboxEntry, sent: &Sent, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET recipient = ?2, language = ?3, subject = ?4, body = ?5, html = ?6, pdf = ?7, provider_ref = ?8
+        "UPDATE outbox SET recipient = ?2, language = ?3, subject = ?4, body = ?5, html = ?6, pdf = ?7, provider_ref = ?8,
+                rendered_with = ?9
          WHERE id = ?1",
     )?
     .execute(params![
@@ -256,7 +259,8 @@ pub fn sent(conn: &Connection, entry: &OutboxEntry, sent: &Sent, now: DateTime<U
         sent.text,
         sent.html,
         sent.pdf,
-        sent.reference
+        sent.reference,
+        sent.rendered_with
     ])?;
     finish(conn, entry, "sent", None, None, now)
 }
@@ -272,12 +276,15 @@ pub struct SentContent {
     /// Whether a PDF is kept (letters): `GET /v1/messages/{id}/pdf`.
     pub has_pdf: bool,
     pub provider_ref: Option<String>,
+    /// The template it was rendered with: `tenant:<channel>/<tone>/<language>`,
+    /// `tenant:<name>/<channel>/<language>` (a named one) or `builtin:…`.
+    pub rendered_with: Option<String>,
 }
 
 /// A message by its public id, with what was sent.
 pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<(OutboxEntry, SentContent)> {
     conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, o.recipient, o.language, o.subject, o.body, o.html, o.pdf IS NOT NULL, o.provider_ref
+        "SELECT {COLUMNS}, o.recipient, o.language, o.subject, o.body, o.html, o.pdf IS NOT NULL, o.provider_ref, o.rendered_with
          FROM outbox o JOIN debtors d ON d.id = o.debtor_id
          WHERE o.public_id = ?1 AND o.tenant_id = ?2"
     ))?
@@ -292,6 +299,7 @@ pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<(OutboxEntry, 
                 html: r.get(18)?,
                 has_pdf: r.get(19)?,
                 provider_ref: r.get(20)?,
+                rendered_with: r.get(21)?,
             },
         ))
     })

@@ -48,6 +48,42 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, for checking subscription patterns.
+    pub const ALL: &[EventKind] = &[
+        EventKind::DebtorCreated,
+        EventKind::DebtorUpdated,
+        EventKind::OptOutAdded,
+        EventKind::OptOutRemoved,
+        EventKind::InvoiceCreated,
+        EventKind::InvoiceVoided,
+        EventKind::InvoiceStatusChanged,
+        EventKind::PaymentReceived,
+        EventKind::PaymentRefunded,
+        EventKind::DisputeOpened,
+        EventKind::DisputeResolved,
+        EventKind::PromiseMade,
+        EventKind::PromiseKept,
+        EventKind::PromiseBroken,
+        EventKind::PromiseCancelled,
+        EventKind::PlanCreated,
+        EventKind::PlanCompleted,
+        EventKind::PlanDefaulted,
+        EventKind::PlanCancelled,
+        EventKind::MessageSent,
+        EventKind::MessageSuppressed,
+        EventKind::MessageFailed,
+        EventKind::MessageCancelled,
+        EventKind::ActionMoved,
+        EventKind::ActionSuppressed,
+        EventKind::FeeCharged,
+        EventKind::InvoiceDeferred,
+        EventKind::OfferMade,
+        EventKind::OfferAccepted,
+        EventKind::Escalated,
+        EventKind::EscalationSent,
+        EventKind::EscalationFailed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::DebtorCreated => "debtor.created",

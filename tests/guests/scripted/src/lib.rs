@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {"actions": [
-//!    {"kind": "remind", "channel": "sms", "tone": "firm", "in_secs": 0},
+//!    {"kind": "remind", "channel": "sms", "tone": "firm", "in_secs": 0, "template": "promo"},
 //!    {"kind": "charge-fee", "fee": "late-fee", "amount": 500},
 //!    {"kind": "offer-discount", "percent_bp": 300, "days": 10},
 //!    {"kind": "offer-plan", "installments": 3, "every_days": 30, "first_in_days": 7},
@@ -41,6 +41,8 @@ pub enum Step {
         tone: ToneName,
         #[serde(default)]
         in_secs: i64,
+        /// A named template of the tenant's instead of the tone's.
+        template: Option<String>,
         invoices: Option<Vec<String>>,
     },
     ChargeFee {
@@ -135,6 +137,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
         "channel": { "enum": ["email", "sms", "call", "letter"] },
         "tone": { "enum": ["courtesy", "gentle", "firm", "final"] },
         "in_secs": { "type": "integer", "minimum": 0 },
+        "template": { "type": "string" },
         "fee": { "enum": ["late-fee", "interest", "collection-cost"] },
         "amount": { "type": "integer" },
         "percent_bp": { "type": "integer", "minimum": 0, "maximum": 65535 },
@@ -173,13 +176,16 @@ pub fn plan(case: &Case) -> Result<Plan, String> {
                 channel,
                 tone,
                 in_secs,
+                template,
                 ..
-            } => plan.push(Action::remind(
-                channel.into(),
-                tone.into(),
-                ids,
-                case.now + in_secs,
-            )),
+            } => {
+                let mut action =
+                    Action::remind(channel.into(), tone.into(), ids, case.now + in_secs);
+                if let Action::Remind(reminder) = &mut action {
+                    reminder.template = template;
+                }
+                plan.push(action)
+            }
             Step::ChargeFee { fee, amount, .. } => {
                 for id in &ids {
                     plan.push(Action::charge_fee(id, fee.into(), amount, "scripted fee"));
