@@ -168,6 +168,30 @@ enum PluginCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Make a new strategy project in ./NAME (or --dir): a sample strategy
+    /// with unit tests, golden tests for `dun plugin test`, the contract and
+    /// the SDK. Build it with `cargo build --release --target wasm32-wasip2`.
+    New {
+        /// The strategy's name: lower-case letters, digits and dashes.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::kit::scaffold::Lang,
+        /// Where to make it (default: ./NAME); must not exist.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run golden tests: each *.json under TESTS holds a case (or a script
+    /// of steps) and the plan expected. Prints fuel and time per test and a
+    /// diff for each failure; exit status 1 when any fails.
+    Test {
+        /// The component (.wasm), or the name of a built-in strategy.
+        plugin: String,
+        /// A test file, or a directory of them (cases/ folders are skipped).
+        tests: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
 }
 
 /// Per-evaluation limits; the defaults are the host's.
@@ -290,7 +314,79 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             now,
             limits,
         }) => run_case(&plugin, &case, config.as_deref(), now, &limits.limits()),
+        Command::Plugin(PluginCommand::New { name, lang, dir }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let written = crate::kit::scaffold::create(&dir, &name, lang)?;
+            println!("made {} ({} files):", dir.display(), written.len());
+            let wasm = format!(
+                "target/wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            );
+            println!("  cd {}", dir.display());
+            println!("  cargo test                                   # unit tests");
+            println!("  cargo build --release --target wasm32-wasip2 # the component");
+            println!("  dun plugin test {wasm} tests/");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            tests,
+            limits,
+        }) => golden_tests(&plugin, &tests, &limits.limits()),
     }
+}
+
+fn golden_tests(plugin: &str, tests: &Path, limits: &Limits) -> anyhow::Result<ExitCode> {
+    use crate::kit::golden;
+    let files = if tests.is_dir() {
+        golden::find(tests).with_context(|| format!("reading {}", tests.display()))?
+    } else {
+        vec![tests.to_path_buf()]
+    };
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no *.json tests under {}",
+        tests.display()
+    );
+    let runtime = runtime()?;
+    let loaded = match runtime.load(&component_bytes(plugin)?) {
+        Ok(loaded) => loaded,
+        Err(error) => return Ok(report(&error)),
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let outcome = golden::run(&runtime, &loaded, file, limits);
+        let shown = file
+            .strip_prefix(tests)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        let figures = format!(
+            "{} decision(s), fuel {}, {:.2} ms",
+            outcome.decisions,
+            outcome.fuel,
+            outcome.duration.as_secs_f64() * 1000.0
+        );
+        match &outcome.failure {
+            None => {
+                passed += 1;
+                println!("PASS  {shown}: {}  ({figures})", outcome.name);
+            }
+            Some(failure) => {
+                failed += 1;
+                println!("FAIL  {shown}: {}  ({figures})", outcome.name);
+                for line in failure.lines() {
+                    println!("      {line}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn import_invoices(

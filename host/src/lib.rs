@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod engine;
 pub mod guardrails;
 pub mod import;
+pub mod kit;
 pub mod money;
 pub mod plan;
 pub mod runtime;
