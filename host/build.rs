@@ -13,7 +13,13 @@ use std::process::Command;
 /// `std`) while the others use std, and `send-time` links the ladder as a
 /// library without the ladder's component exports.
 const BATCHES: &[&[&str]] = &[
-    &["segmented", "hostile", "scripted"],
+    &[
+        "segmented",
+        "hostile",
+        "scripted",
+        "faulty",
+        "faulty-describe",
+    ],
     &["ladder"],
     &["send-time"],
 ];
@@ -31,6 +37,8 @@ fn main() {
         "plugins",
         "tests/guests/hostile",
         "tests/guests/scripted",
+        "tests/guests/faulty",
+        "tests/guests/faulty-describe",
         "wit",
         "Cargo.lock",
     ] {

@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 67] = [
+const ROUTES: [(&str, &str); 74] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -72,6 +72,13 @@ const ROUTES: [(&str, &str); 67] = [
     ("GET", "/v1/named-templates/{name}/{channel}/{language}"),
     ("PUT", "/v1/named-templates/{name}/{channel}/{language}"),
     ("DELETE", "/v1/named-templates/{name}/{channel}/{language}"),
+    ("POST", "/v1/plugins/{name}/versions"),
+    ("GET", "/v1/plugins"),
+    ("GET", "/v1/plugins/{name}/versions"),
+    ("GET", "/v1/plugins/{name}/versions/{version}"),
+    ("POST", "/v1/plugins/{name}/versions/{version}/retire"),
+    ("POST", "/v1/segments/{id}/rollback"),
+    ("POST", "/v1/evaluations/{id}/replay"),
     ("GET", "/v1/messaging"),
     ("PUT", "/v1/messaging"),
     ("POST", "/v1/subscriptions"),
@@ -1905,6 +1912,12 @@ fn route_of(path: &str) -> String {
         }
         return route;
     }
+    if let Some(rest) = path.strip_prefix("/v1/plugins/") {
+        // /v1/plugins/{name}/versions[/{version}[/retire]]
+        let parts: Vec<&str> = rest.split('/').collect();
+        let named = ["{name}", "versions", "{version}", "retire"];
+        return format!("/v1/plugins/{}", named[..parts.len()].join("/"));
+    }
     if let Some(rest) = path.strip_prefix("/v1/named-templates/")
         && rest.split('/').count() == 3
     {
@@ -1980,6 +1993,14 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/named-templates/a-named/email/en",
         &json!({ "subject": "a-secret-subject", "text": "a-secret-wording" }),
     ));
+    let a_plugin = std::fs::read(format!("{}/ladder.wasm", dun::builtin::PLUGIN_DIR)).unwrap();
+    let uploaded = admin_a.request(
+        "POST",
+        "/v1/plugins/a-plug/versions?version=1.0.0",
+        Some(&a_plugin),
+        &[("Content-Type", "application/wasm")],
+    );
+    assert_eq!(uploaded.status, 201, "{uploaded:#?}");
     let a_sub = id_of(&created(admin_a.post(
         "/v1/subscriptions",
         &json!({ "url": "http://127.0.0.1:9/a-secret-hook", "events": ["*"] }),
@@ -2073,6 +2094,8 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/templates".to_owned(),
         "/v1/named-templates".to_owned(),
         "/v1/named-templates/a-named/email/en".to_owned(),
+        "/v1/plugins".to_owned(),
+        "/v1/plugins/a-plug/versions/1.0.0".to_owned(),
         "/v1/debtors/a-debtor/offers".to_owned(),
         "/v1/debtors/a-debtor/outbox".to_owned(),
         format!("/v1/messages/{a_msg}"),
@@ -2097,6 +2120,7 @@ fn tenants_never_see_or_change_each_others_data() {
         "a-secret-link",
         "a-secret-hook",
         "a-named",
+        "a-plug",
         a_sub.as_str(),
     ]
     .iter()
@@ -2198,6 +2222,13 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("list subscriptions", "GET /v1/subscriptions", None, NothingOfA).by_admin(),
         attempt("read A's subscription", &format!("GET /v1/subscriptions/{a_sub}"), None, NotFound).by_admin(),
         attempt("end A's subscription", &format!("DELETE /v1/subscriptions/{a_sub}"), None, NotFound).by_admin(),
+        // Plugins
+        attempt("list plugins", "GET /v1/plugins", None, NothingOfA),
+        attempt("list A's plugin's versions", "GET /v1/plugins/a-plug/versions", None, NotFound),
+        attempt("read A's plugin version", "GET /v1/plugins/a-plug/versions/1.0.0", None, NotFound),
+        attempt("retire A's plugin version", "POST /v1/plugins/a-plug/versions/1.0.0/retire", None, NotFound).by_admin(),
+        attempt("roll back A's segment", "POST /v1/segments/a-seg/rollback", None, NotFound).by_admin(),
+        attempt("replay A's evaluation", &format!("POST /v1/evaluations/{a_evl}/replay?strategy=ladder"), None, NotFound),
         attempt("list keys", "GET /v1/keys", None, NothingOfA).by_admin(),
         attempt("revoke A's admin key", &format!("DELETE /v1/keys/{}", a_keys[0]), None, NotFound).by_admin(),
         attempt("revoke A's client key", &format!("DELETE /v1/keys/{}", a_keys[1]), None, NotFound).by_admin(),
@@ -2277,6 +2308,14 @@ fn tenants_never_see_or_change_each_others_data() {
         "/v1/named-templates/a-named/email/en",
         &json!({ "subject": "Beta", "text": "Beta's named wording" }),
     ));
+    // B's upload under A's plugin name is B's own.
+    let b_upload = admin_b.request(
+        "POST",
+        "/v1/plugins/a-plug/versions?version=1.0.0",
+        Some(&a_plugin),
+        &[("Content-Type", "application/wasm")],
+    );
+    assert_eq!(b_upload.status, 201, "{b_upload:#?}");
     // B's messaging settings and subscriptions are B's own.
     assert_eq!(
         ok(admin_b.get("/v1/messaging"))["payment_link"],
@@ -2314,6 +2353,7 @@ fn tenants_never_see_or_change_each_others_data() {
         ("PUT", "/v1/named-templates/{name}/{channel}/{language}"),
         ("PUT", "/v1/messaging"),
         ("POST", "/v1/subscriptions"),
+        ("POST", "/v1/plugins/{name}/versions"),
     ] {
         tried.insert((method.to_owned(), route.to_owned()));
     }

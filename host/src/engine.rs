@@ -101,6 +101,66 @@ impl Engine {
         &self.stats
     }
 
+    /// The sandbox, for the registry's checks and replays.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The host's per-evaluation limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The strategy a segment of `tenant_id` names: a built-in or deployed
+    /// strategy by name, or the tenant's own uploaded version as
+    /// `name@version` (read from the registry once, then kept compiled).
+    pub fn strategy_for(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        name: &str,
+    ) -> std::result::Result<Arc<Loaded>, String> {
+        let Some((plugin, version)) = name.split_once('@') else {
+            return self.strategy(name);
+        };
+        let key = format!("{tenant_id}/{name}");
+        if let Some(found) = self
+            .strategies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let (plugin_name, version) = (plugin.to_owned(), version.to_owned());
+        let bytes = store
+            .read_blocking(move |conn| {
+                crate::store::plugins::component(conn, tenant_id, &plugin_name, &version)
+            })
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => {
+                    format!("no uploaded strategy {name}; see GET /v1/plugins")
+                }
+                StoreError::Invalid(problems) => problems
+                    .into_iter()
+                    .map(|p| p.detail)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            })?;
+        let plugin = self.runtime.load(&bytes).map_err(|e| e.to_string())?;
+        let (info, _) = self
+            .runtime
+            .describe(&plugin, &self.limits)
+            .map_err(|e| format!("{name}: describe() failed: {e}"))?;
+        let loaded = Arc::new(Loaded { plugin, info });
+        self.strategies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
     /// The built-in strategy `name`, compiled once, and its `describe()`.
     pub fn strategy(&self, name: &str) -> std::result::Result<Arc<Loaded>, String> {
         if let Some(found) = self
@@ -153,12 +213,36 @@ impl Engine {
     /// problem names the field at fault (`config/…` for schema errors).
     pub fn check_segment(
         &self,
+        store: &Store,
+        tenant_id: i64,
         strategy: &str,
         config: &serde_json::Value,
     ) -> std::result::Result<(), Vec<crate::store::FieldError>> {
         use crate::store::FieldError;
+        if let Some((name, version)) = strategy.split_once('@') {
+            let (name, version) = (name.to_owned(), version.to_owned());
+            let found = store.read_blocking(move |conn| {
+                crate::store::plugins::get(conn, tenant_id, &name, &version)
+            });
+            match found {
+                Ok(found) if found.status == "retired" => {
+                    return Err(vec![FieldError::new(
+                        "strategy",
+                        format!("{strategy} is retired"),
+                    )]);
+                }
+                Ok(_) => {}
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(vec![FieldError::new(
+                        "strategy",
+                        format!("no uploaded strategy {strategy}; see GET /v1/plugins"),
+                    )]);
+                }
+                Err(other) => return Err(vec![FieldError::new("strategy", other.to_string())]),
+            }
+        }
         let loaded = self
-            .strategy(strategy)
+            .strategy_for(store, tenant_id, strategy)
             .map_err(|e| vec![FieldError::new("strategy", e)])?;
         if !config.is_object() {
             return Err(vec![FieldError::new("config", "a JSON object")]);
@@ -256,7 +340,7 @@ impl Engine {
         case.config = segment.config.clone();
         let input = evaluations::deflate_input(&case)?;
         let input_hash = hex::encode(case.digest());
-        let loaded = match self.strategy(&segment.strategy) {
+        let loaded = match self.strategy_for(store, tenant_id, &segment.strategy) {
             Ok(loaded) => loaded,
             // A strategy that cannot be loaded (its file gone, say) is a
             // fault of this evaluation: recorded, retried after a backoff.

@@ -14,6 +14,7 @@ pub mod import;
 pub mod kit;
 pub mod money;
 pub mod plan;
+pub mod registry;
 pub mod runtime;
 pub mod segments;
 pub mod senders;

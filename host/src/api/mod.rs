@@ -33,6 +33,7 @@ mod messaging;
 pub mod metrics;
 mod ops;
 mod payments;
+mod plugins;
 mod policy;
 pub mod problem;
 mod reports;
@@ -176,7 +177,7 @@ pub const BULK_MAX_ITEMS: usize = 50_000;
     tags(
         (name = "debtors"), (name = "invoices"), (name = "payments"),
         (name = "disputes"), (name = "promises"), (name = "payment-plans"), (name = "offers"),
-        (name = "reports"), (name = "segments"), (name = "policy"), (name = "templates"), (name = "messages"), (name = "messaging"),
+        (name = "reports"), (name = "segments"), (name = "policy"), (name = "templates"), (name = "messages"), (name = "messaging"), (name = "plugins"),
         (name = "tenants"), (name = "operations")
     )
 )]
@@ -204,6 +205,9 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (bulk, bulk_doc) = OpenApiRouter::<AppState>::new()
         .routes(routes!(invoices::bulk_ingest))
+        .split_for_parts();
+    let (uploads, uploads_doc) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(plugins::upload))
         .split_for_parts();
     let (api, mut openapi) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .routes(routes!(debtors::upsert, debtors::list))
@@ -249,6 +253,12 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             templates::put_named,
             templates::delete_named
         ))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::versions))
+        .routes(routes!(plugins::version))
+        .routes(routes!(plugins::retire))
+        .routes(routes!(plugins::rollback))
+        .routes(routes!(plugins::replay))
         .routes(routes!(messaging::get, messaging::put))
         .routes(routes!(messaging::create, messaging::list))
         .routes(routes!(messaging::get_subscription, messaging::delete))
@@ -267,6 +277,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     // Bulk ingest has its own, larger body limit; its path is documented too.
     openapi.merge(bulk_doc);
+    openapi.merge(uploads_doc);
     let document = openapi.clone();
     let served = Arc::new(openapi);
     let bulk = bulk
@@ -274,8 +285,14 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(axum::middleware::from_fn(|request, next| {
             read_body(request, next, BULK_BODY_LIMIT)
         }));
+    let uploads = uploads
+        .layer(DefaultBodyLimit::max(plugins::UPLOAD_LIMIT))
+        .layer(axum::middleware::from_fn(|request, next| {
+            read_body(request, next, plugins::UPLOAD_LIMIT)
+        }));
     let app = api
         .merge(bulk)
+        .merge(uploads)
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -18,6 +18,11 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For a refused plugin: the check that failed, the fault's kind, the
+    /// plugin's log tail and the checks passed before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub plugin: Option<Box<serde_json::Value>>,
 }
 
 impl Problem {
@@ -28,6 +33,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            plugin: None,
         }
     }
 

@@ -87,11 +87,13 @@ pub async fn put(
     {
         problems.push(FieldError::new("name", "1-200 characters"));
     }
-    let engine = app.engine.clone();
+    let (engine, store, tenant) = (app.engine.clone(), app.store.clone(), scope.id);
     let (strategy, config) = (input.strategy.clone(), input.config.clone());
-    let checked = tokio::task::spawn_blocking(move || engine.check_segment(&strategy, &config))
-        .await
-        .map_err(|e| Problem::from(StoreError::Internal(e.to_string())))?;
+    let checked = tokio::task::spawn_blocking(move || {
+        engine.check_segment(&store, tenant, &strategy, &config)
+    })
+    .await
+    .map_err(|e| Problem::from(StoreError::Internal(e.to_string())))?;
     if let Err(more) = checked {
         problems.extend(more);
     }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "messaging and subscriptions",
         include_str!("migrations/0009_messaging_and_subscriptions.sql"),
     ),
+    ("plugins", include_str!("migrations/0010_plugins.sql")),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -35,6 +35,7 @@ pub mod messaging;
 mod migrations;
 pub mod outbox;
 pub mod payments;
+pub mod plugins;
 pub mod policies;
 pub mod segments;
 pub mod subscriptions;

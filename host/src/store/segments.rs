@@ -88,9 +88,26 @@ pub fn put(
     input: &SegmentInput,
     now: DateTime<Utc>,
 ) -> Result<(Segment, bool)> {
-    let existed = conn
-        .prepare_cached("SELECT 1 FROM segments WHERE tenant_id = ?1 AND key = ?2")?
-        .exists(params![tenant_id, key])?;
+    let before: Option<(String, String)> = conn
+        .prepare_cached("SELECT strategy, config FROM segments WHERE tenant_id = ?1 AND key = ?2")?
+        .query_row(params![tenant_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let existed = before.is_some();
+    // The default segment runs the ladder until stored: that is its past.
+    let before = before.or_else(|| {
+        (key == DEFAULT).then(|| {
+            let implicit = Segment::implicit_default();
+            (implicit.strategy, implicit.config.to_string())
+        })
+    });
+    if let Some((strategy, config)) = before
+        && (strategy != input.strategy || from_json::<serde_json::Value>(&config)? != input.config)
+    {
+        conn.prepare_cached(
+            "INSERT INTO segment_history (tenant_id, key, strategy, config, replaced_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![tenant_id, key, strategy, config, now])?;
+    }
     let name = input.name.clone().unwrap_or_else(|| key.to_owned());
     conn.prepare_cached(
         "INSERT INTO segments (tenant_id, key, name, priority, rule, strategy, config, created_at, updated_at)
@@ -113,6 +130,42 @@ pub fn put(
 
 /// Removes a segment; its debtors fall to the next match. `default` can be
 /// reset (to the built-in ladder) but not removed.
+/// Puts back the strategy and config the segment ran before its last
+/// change; again, the one before that. Nothing to go back to is a conflict.
+pub fn rollback(
+    conn: &Connection,
+    tenant_id: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Segment> {
+    let current = get(conn, tenant_id, key)?;
+    let previous: Option<(i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT id, strategy, config FROM segment_history WHERE tenant_id = ?1 AND key = ?2 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![tenant_id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((history_id, strategy, config)) = previous else {
+        return Err(StoreError::Conflict {
+            field: "id".into(),
+            detail: format!(
+                "segment {key} has run {} since it was made; there is nothing to roll back to",
+                current.strategy
+            ),
+        });
+    };
+    conn.prepare_cached(
+        "INSERT INTO segments (tenant_id, key, name, priority, rule, strategy, config, created_at, updated_at)
+         VALUES (?1, ?2, ?2, ?3, '{}', ?4, ?5, ?6, ?6)
+         ON CONFLICT (tenant_id, key) DO UPDATE SET strategy = excluded.strategy, config = excluded.config,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![tenant_id, key, current.priority.min(i64::MAX - 1), strategy, config, now])?;
+    conn.prepare_cached("DELETE FROM segment_history WHERE id = ?1")?
+        .execute([history_id])?;
+    get(conn, tenant_id, key)
+}
+
 pub fn delete(conn: &Connection, tenant_id: i64, key: &str) -> Result<()> {
     let removed = conn
         .prepare_cached("DELETE FROM segments WHERE tenant_id = ?1 AND key = ?2")?

@@ -1,0 +1,217 @@
+//! The plugin registry's checks: what a component must pass before a
+//! tenant's segments may run it. In order: its size and that it is a
+//! component that compiles, imports nothing dun does not provide and
+//! matches a contract version dun supports (`Runtime::load`); that
+//! `describe()` answers, with a config schema that is JSON Schema when it
+//! declares one; and that it returns a valid plan within the limits for
+//! every built-in conformance case (the sample cases in `examples/cases/`,
+//! each with an empty config). The first failure stops the checks and is
+//! what the author is told, with the plugin's log tail. Records are in
+//! `store::plugins`; routes in `api::plugins`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::Case;
+use crate::runtime::{Info, Limits, Plugin, PluginError, Runtime};
+
+/// The conformance cases, by name.
+pub const CONFORMANCE: &[(&str, &str)] = &[
+    (
+        "01-courtesy-before-due",
+        include_str!("../../examples/cases/01-courtesy-before-due.json"),
+    ),
+    (
+        "02-gentle-day-1",
+        include_str!("../../examples/cases/02-gentle-day-1.json"),
+    ),
+    (
+        "03-firm-day-7",
+        include_str!("../../examples/cases/03-firm-day-7.json"),
+    ),
+    (
+        "04-final-day-21",
+        include_str!("../../examples/cases/04-final-day-21.json"),
+    ),
+    (
+        "05-escalate-day-45",
+        include_str!("../../examples/cases/05-escalate-day-45.json"),
+    ),
+    (
+        "06-paid-nothing-open",
+        include_str!("../../examples/cases/06-paid-nothing-open.json"),
+    ),
+    (
+        "07-disputed",
+        include_str!("../../examples/cases/07-disputed.json"),
+    ),
+    (
+        "08-promised",
+        include_str!("../../examples/cases/08-promised.json"),
+    ),
+    (
+        "09-several-invoices",
+        include_str!("../../examples/cases/09-several-invoices.json"),
+    ),
+    (
+        "10-no-sms-no-letter",
+        include_str!("../../examples/cases/10-no-sms-no-letter.json"),
+    ),
+];
+
+/// One check at upload and what it found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Check {
+    /// `component`, `describe`, `config-schema`, `conformance/<case>`.
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+    /// Fuel used, for checks that run the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+}
+
+/// A component that passed every check.
+pub struct Validated {
+    pub plugin: Arc<Plugin>,
+    pub info: Info,
+    pub checks: Vec<Check>,
+}
+
+/// Why a component was refused: the check that failed (with the fault's
+/// kind and the plugin's log tail) and the checks that passed before it.
+#[derive(Debug)]
+pub struct Rejected {
+    pub check: String,
+    pub kind: String,
+    pub detail: String,
+    pub log: Vec<String>,
+    pub checks: Vec<Check>,
+}
+
+impl Rejected {
+    fn new(check: &str, error: &PluginError, checks: Vec<Check>) -> Rejected {
+        let mut detail = error.to_string();
+        if let PluginError::InvalidPlan { problems, .. } = error {
+            detail = problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            detail.insert_str(0, "an invalid plan: ");
+        }
+        Rejected {
+            check: check.to_owned(),
+            kind: error.kind().to_owned(),
+            detail,
+            log: error
+                .log_tail()
+                .map(|tail| {
+                    tail.lines
+                        .iter()
+                        .map(|l| format!("[{:?}] {}", l.source, l.message))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            checks,
+        }
+    }
+}
+
+/// Runs every check on `bytes`.
+pub fn validate(runtime: &Runtime, bytes: &[u8], limits: &Limits) -> Result<Validated, Rejected> {
+    let mut checks = Vec::new();
+    let plugin = runtime
+        .load(bytes)
+        .map_err(|e| Rejected::new("component", &e, Vec::new()))?;
+    checks.push(Check {
+        check: "component".into(),
+        ok: true,
+        detail: format!(
+            "{} bytes, contract dun:strategy@{}, imports {}",
+            plugin.size,
+            plugin.contract,
+            plugin.imports.join(", ")
+        ),
+        fuel: None,
+    });
+    let (info, _) = runtime
+        .describe(&plugin, limits)
+        .map_err(|e| Rejected::new("describe", &e, checks.clone()))?;
+    checks.push(Check {
+        check: "describe".into(),
+        ok: true,
+        detail: format!("{} {}: {}", info.name, info.version, info.description),
+        fuel: None,
+    });
+    if let Some(schema) = &info.config_schema {
+        let problem = match serde_json::from_str::<serde_json::Value>(schema) {
+            Err(e) => Some(format!("the config schema is not JSON: {e}")),
+            Ok(value) => jsonschema::validator_for(&value)
+                .err()
+                .map(|e| format!("the config schema is not a valid JSON Schema: {e}")),
+        };
+        if let Some(detail) = problem {
+            return Err(Rejected {
+                check: "config-schema".into(),
+                kind: "invalid-config-schema".into(),
+                detail,
+                log: Vec::new(),
+                checks,
+            });
+        }
+        checks.push(Check {
+            check: "config-schema".into(),
+            ok: true,
+            detail: "a valid JSON Schema".into(),
+            fuel: None,
+        });
+    }
+    for (name, text) in CONFORMANCE {
+        let case: Case = serde_json::from_str(text).expect("the conformance cases are cases");
+        let check = format!("conformance/{name}");
+        let decision = runtime
+            .decide(&plugin, &case, limits)
+            .map_err(|e| Rejected::new(&check, &e, checks.clone()))?;
+        checks.push(Check {
+            check,
+            ok: true,
+            detail: format!(
+                "{} action(s) in {} µs",
+                decision.plan.actions.len(),
+                decision.duration.as_micros()
+            ),
+            fuel: Some(decision.fuel_used),
+        });
+    }
+    Ok(Validated {
+        plugin,
+        info,
+        checks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_strategies_pass_and_a_non_component_does_not() {
+        let runtime = Runtime::new(Default::default()).unwrap();
+        let limits = Limits::default();
+        for builtin in crate::builtin::BUILTINS {
+            let validated = validate(&runtime, builtin.wasm, &limits)
+                .unwrap_or_else(|r| panic!("{}: {r:?}", builtin.name));
+            assert_eq!(
+                validated.checks.len(),
+                2 + usize::from(validated.info.config_schema.is_some()) + CONFORMANCE.len()
+            );
+        }
+        let rejected = validate(&runtime, b"\0asm not really", &limits)
+            .err()
+            .unwrap();
+        assert_eq!(rejected.check, "component");
+        assert_eq!(rejected.kind, "not-a-component");
+    }
+}

@@ -1,0 +1,315 @@
+//! The plugin registry over HTTP with real components: uploads checked
+//! (each kind of bad upload refused with problem+json naming the failed
+//! check and the plugin's log tail), versions listed, activated in a
+//! segment with no restart, rolled back, retired, an evaluation replayed
+//! against another version, and nothing of one tenant's plugins visible to
+//! another.
+
+mod support;
+
+use dun::builtin::PLUGIN_DIR;
+use serde_json::{Value, json};
+use support::{Client, Reply, Server};
+
+fn component(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{PLUGIN_DIR}/{name}.wasm")).unwrap()
+}
+
+fn upload(admin: &Client, name: &str, version: &str, bytes: &[u8]) -> Reply {
+    admin.request(
+        "POST",
+        &format!("/v1/plugins/{name}/versions?version={version}"),
+        Some(bytes),
+        &[("Content-Type", "application/wasm")],
+    )
+}
+
+/// A refused upload: 422 (or `status`), the failed check as the field, and
+/// the fault's kind.
+fn refused(reply: &Reply, status: u16, check: &str, kind: &str) -> Value {
+    assert_eq!(reply.status, status, "{reply:#?}");
+    assert_eq!(reply.body["errors"][0]["field"], check, "{:#}", reply.body);
+    assert_eq!(reply.body["plugin"]["kind"], kind, "{:#}", reply.body);
+    assert!(
+        reply.body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/plugin-refused"),
+        "{:#}",
+        reply.body
+    );
+    reply.body.clone()
+}
+
+#[test]
+fn each_kind_of_bad_upload_is_refused_with_what_failed() {
+    let server = Server::start();
+    let (admin, client) = server.tenant("acme");
+
+    // Not a component at all.
+    refused(
+        &upload(&admin, "junk", "1.0.0", b"MZ\x90\0 not wasm"),
+        422,
+        "component",
+        "not-a-component",
+    );
+    // A component that imports what dun does not provide.
+    let evil =
+        wat::parse_str(r#"(component (import "evil:net/socket@1.0.0" (instance)))"#).unwrap();
+    let body = refused(
+        &upload(&admin, "evil", "1.0.0", &evil),
+        422,
+        "component",
+        "forbidden-import",
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("evil:net/socket@1.0.0"),
+        "{body:#}"
+    );
+    // A component that does not implement the contract.
+    let empty = wat::parse_str("(component)").unwrap();
+    refused(
+        &upload(&admin, "empty", "1.0.0", &empty),
+        422,
+        "component",
+        "wrong-contract",
+    );
+    // describe() panics: refused with what it printed.
+    let body = refused(
+        &upload(&admin, "broken", "1.0.0", &component("faulty-describe")),
+        422,
+        "describe",
+        "trap",
+    );
+    let log = body["plugin"]["log"].to_string();
+    assert!(log.contains("faulty-describe: about to fail"), "{body:#}");
+    assert!(log.contains("describe is broken"), "{body:#}");
+    // An invalid plan on a conformance case: refused naming the case, with
+    // the checks it passed and its log.
+    let body = refused(
+        &upload(&admin, "faulty", "1.0.0", &component("faulty")),
+        422,
+        "conformance/09-several-invoices",
+        "invalid-plan",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("no-such-invoice"),
+        "{body:#}"
+    );
+    assert!(
+        body["plugin"]["log"]
+            .to_string()
+            .contains("faulty: 4 invoice(s)"),
+        "{body:#}"
+    );
+    let passed: Vec<&str> = body["plugin"]["passed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert!(
+        passed.contains(&"describe") && passed.contains(&"conformance/08-promised"),
+        "{passed:?}"
+    );
+    // Too big: past the runtime's limit, before anything else.
+    let huge = vec![0u8; (64 << 20) + 1];
+    let reply = upload(&admin, "huge", "1.0.0", &huge);
+    assert_eq!(reply.status, 413, "{reply:#?}");
+    // Not semver, not wasm, not an admin.
+    let ladder = component("ladder");
+    let reply = upload(&admin, "mine", "one", &ladder);
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["errors"][0]["field"], "version");
+    let reply = admin.request(
+        "POST",
+        "/v1/plugins/mine/versions?version=1.0.0",
+        Some(&ladder),
+        &[("Content-Type", "application/json")],
+    );
+    assert_eq!(reply.status, 415, "{reply:#?}");
+    assert_eq!(upload(&client, "mine", "1.0.0", &ladder).status, 403);
+    assert_eq!(upload(&admin, "Mine", "1.0.0", &ladder).status, 404);
+    // Nothing refused was kept.
+    assert_eq!(admin.get("/v1/plugins").body, json!([]));
+}
+
+#[test]
+fn versions_are_uploaded_activated_rolled_back_retired_and_replayed() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+    let (other_admin, other_client) = server.tenant("other");
+
+    // Two versions of one plugin: the ladder, then segmented.
+    let first = upload(&admin, "house", "1.0.0", &component("ladder"));
+    assert_eq!(first.status, 201, "{first:#?}");
+    let v1 = &first.body;
+    assert_eq!(v1["status"], "validated");
+    assert_eq!(v1["contract"], "0.1.0");
+    assert_eq!(v1["info"]["name"], "ladder");
+    assert_eq!(v1["size"], component("ladder").len());
+    let checks = v1["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2 + 10, "{v1:#}");
+    assert!(checks.iter().all(|c| c["ok"] == true));
+    // The same bytes again: accepted as it was. Other bytes: refused.
+    let again = upload(&admin, "house", "1.0.0", &component("ladder"));
+    assert_eq!(again.status, 200, "{again:#?}");
+    assert_eq!(again.body["sha256"], v1["sha256"]);
+    let changed = upload(&admin, "house", "1.0.0", &component("segmented"));
+    assert_eq!(changed.status, 409, "{changed:#?}");
+    assert_eq!(changed.body["errors"][0]["field"], "version");
+    assert_eq!(
+        upload(&admin, "house", "1.1.0", &component("segmented")).status,
+        201
+    );
+    let listed = client.get("/v1/plugins/house/versions").body;
+    let versions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.1.0", "1.0.0"]);
+
+    // A debtor who owes three invoices (a plan offer is what segmented adds).
+    let debtor = json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example",
+                         "time_zone": "Europe/Berlin", "language": "de" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    for (id, due) in [
+        ("K-1", "2026-04-24"),
+        ("K-2", "2026-04-10"),
+        ("K-3", "2026-03-15"),
+    ] {
+        let invoice = json!({ "external_id": id, "debtor_id": "kunde", "currency": "EUR",
+                              "amount": 900_00, "issued_on": "2026-03-01", "due_on": due });
+        assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    }
+    let evaluate = || {
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body
+    };
+
+    // Activate 1.0.0 for the default segment: the next evaluation uses it,
+    // no restart.
+    let unknown = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "house@9.9.9" }),
+    );
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.body["errors"][0]["field"], "strategy");
+    let active = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "house@1.0.0" }),
+    );
+    assert!(matches!(active.status, 200 | 201), "{active:#?}");
+    let on_v1 = evaluate();
+    assert_eq!(on_v1["strategy"], "house@1.0.0", "{on_v1:#}");
+    assert_eq!(on_v1["outcome"], "ok");
+    assert_eq!(on_v1["plugin_digest"], v1["sha256"]);
+    let shown = client.get("/v1/plugins/house/versions/1.0.0").body;
+    assert_eq!(shown["active_in"], json!(["default"]));
+
+    // Then 1.1.0; then roll back to 1.0.0, then to the built-in ladder.
+    assert_eq!(
+        admin
+            .put(
+                "/v1/segments/default",
+                &json!({ "strategy": "house@1.1.0" })
+            )
+            .status,
+        200
+    );
+    let on_v2 = evaluate();
+    assert_eq!(on_v2["strategy"], "house@1.1.0");
+    let rolled = admin.post("/v1/segments/default/rollback", &json!({}));
+    assert_eq!(rolled.status, 200, "{rolled:#?}");
+    assert_eq!(rolled.body["strategy"], "house@1.0.0");
+    assert_eq!(evaluate()["strategy"], "house@1.0.0");
+    let rolled = admin.post("/v1/segments/default/rollback", &json!({}));
+    assert_eq!(rolled.body["strategy"], "ladder", "{rolled:#?}");
+    let nothing = admin.post("/v1/segments/default/rollback", &json!({}));
+    assert_eq!(nothing.status, 409, "{nothing:#?}");
+
+    // Retire: refused while active, then done; a retired version cannot be
+    // activated.
+    admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "house@1.1.0" }),
+    );
+    let busy = admin.post("/v1/plugins/house/versions/1.1.0/retire", &json!({}));
+    assert_eq!(busy.status, 409, "{busy:#?}");
+    let retired = admin.post("/v1/plugins/house/versions/1.0.0/retire", &json!({}));
+    assert_eq!(retired.status, 200, "{retired:#?}");
+    assert_eq!(retired.body["status"], "retired");
+    let reply = admin.put("/v1/segments/vip", &json!({ "strategy": "house@1.0.0" }));
+    assert_eq!(reply.status, 422, "{reply:#?}");
+    assert!(
+        reply.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("retired")
+    );
+
+    // Replay the 1.0.0 evaluation against 1.1.0: the same input, another
+    // plan (segmented offers a payment plan on this much), and a diff.
+    let id = on_v1["id"].as_str().unwrap();
+    let replay = client.post(
+        &format!("/v1/evaluations/{id}/replay?version=1.1.0"),
+        &json!({}),
+    );
+    assert_eq!(replay.status, 200, "{replay:#?}");
+    let replay = replay.body;
+    assert_eq!(replay["original_strategy"], "house@1.0.0");
+    assert_eq!(replay["strategy"], "house@1.1.0");
+    assert_eq!(replay["outcome"], "ok");
+    assert_eq!(replay["same"], false, "{replay:#}");
+    assert_eq!(replay["original_plan"], on_v1["plan"]);
+    assert!(replay["plan"]["actions"].is_array(), "{replay:#}");
+    assert!(
+        replay["diff"].as_str().unwrap().contains("+ "),
+        "{replay:#}"
+    );
+    let same = client
+        .post(
+            &format!("/v1/evaluations/{id}/replay?strategy=ladder"),
+            &json!({}),
+        )
+        .body;
+    assert_eq!(same["same"], true, "{same:#}");
+
+    // Another tenant sees none of it and cannot run it.
+    assert_eq!(other_client.get("/v1/plugins").body, json!([]));
+    assert_eq!(other_client.get("/v1/plugins/house/versions").status, 404);
+    assert_eq!(
+        other_client.get("/v1/plugins/house/versions/1.1.0").status,
+        404
+    );
+    let reply = other_admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "house@1.1.0" }),
+    );
+    assert_eq!(reply.status, 422, "{reply:#?}");
+    assert_eq!(
+        other_admin
+            .post("/v1/plugins/house/versions/1.1.0/retire", &json!({}))
+            .status,
+        404
+    );
+    assert_eq!(
+        other_client
+            .post(
+                &format!("/v1/evaluations/{id}/replay?version=1.1.0"),
+                &json!({})
+            )
+            .status,
+        404
+    );
+}
