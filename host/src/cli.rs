@@ -181,6 +181,38 @@ enum PluginCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Upload a component as a version of the tenant's plugin NAME to a
+    /// running dun, which checks it first; prints the checks, or what failed
+    /// with the plugin's log (status 1).
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Semver, e.g. 1.2.0.
+        #[arg(long)]
+        version: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run an evaluation's exact input again against another version of its
+    /// plugin (--version) or any strategy (--strategy) on a running dun, and
+    /// show how the plans differ.
+    Replay {
+        /// The evaluation (evl_…).
+        evaluation: String,
+        #[arg(
+            long,
+            conflicts_with = "strategy",
+            required_unless_present = "strategy"
+        )]
+        version: Option<String>,
+        /// A built-in strategy or name@version.
+        #[arg(long)]
+        strategy: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Run golden tests: each *.json under TESTS holds a case (or a script
     /// of steps) and the plan expected. Prints fuel and time per test and a
     /// diff for each failure; exit status 1 when any fails.
@@ -192,6 +224,17 @@ enum PluginCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
+}
+
+/// Where a running dun is, and the key to use.
+#[derive(Args)]
+struct ServerArgs {
+    /// The service's base URL.
+    #[arg(long, env = "DUN_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// An API key of the tenant (an admin key to upload).
+    #[arg(long, env = "DUN_API_KEY", hide_env_values = true)]
+    key: String,
 }
 
 /// Per-evaluation limits; the defaults are the host's.
@@ -328,12 +371,126 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("  dun plugin test {wasm} tests/");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(PluginCommand::Push {
+            file,
+            name,
+            version,
+            server,
+        }) => push(&file, &name, &version, &server),
+        Command::Plugin(PluginCommand::Replay {
+            evaluation,
+            version,
+            strategy,
+            server,
+        }) => replay(&evaluation, version, strategy, &server),
         Command::Plugin(PluginCommand::Test {
             plugin,
             tests,
             limits,
         }) => golden_tests(&plugin, &tests, &limits.limits()),
     }
+}
+
+/// A request to a running dun: (status, JSON body).
+fn call(
+    server: &ServerArgs,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{path}", server.server.trim_end_matches('/'));
+    let mut response = agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {}", server.key))
+        .header("Content-Type", content_type)
+        .send(&body[..])
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok((status, json))
+}
+
+fn push(file: &Path, name: &str, version: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let path = format!("/v1/plugins/{name}/versions?version={version}");
+    let (status, body) = call(server, &path, "application/wasm", bytes)?;
+    match status {
+        200 | 201 => {
+            let verb = if status == 201 {
+                "uploaded"
+            } else {
+                "already there:"
+            };
+            println!(
+                "{verb} {name}@{version} (sha256 {})",
+                body["sha256"].as_str().unwrap_or("?")
+            );
+            for check in body["checks"].as_array().into_iter().flatten() {
+                println!(
+                    "  ok  {:<34} {}",
+                    check["check"].as_str().unwrap_or_default(),
+                    check["detail"].as_str().unwrap_or_default()
+                );
+            }
+            println!(
+                "activate it: PUT /v1/segments/{{id}} with \"strategy\": \"{name}@{version}\""
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!(
+                "refused ({status}): {}",
+                body["detail"].as_str().unwrap_or(&body.to_string())
+            );
+            for line in body["plugin"]["log"].as_array().into_iter().flatten() {
+                eprintln!("  log: {}", line.as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn replay(
+    evaluation: &str,
+    version: Option<String>,
+    strategy: Option<String>,
+    server: &ServerArgs,
+) -> anyhow::Result<ExitCode> {
+    let query = match (version, strategy) {
+        (Some(v), _) => format!("version={v}"),
+        (None, Some(s)) => format!("strategy={s}"),
+        (None, None) => anyhow::bail!("give --version or --strategy"),
+    };
+    let path = format!("/v1/evaluations/{evaluation}/replay?{query}");
+    let (status, body) = call(server, &path, "application/json", b"{}".to_vec())?;
+    if status != 200 {
+        eprintln!(
+            "replay refused ({status}): {}",
+            body["detail"].as_str().unwrap_or(&body.to_string())
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "{} -> {}: {}",
+        body["original_strategy"].as_str().unwrap_or_default(),
+        body["strategy"].as_str().unwrap_or_default(),
+        match (body["outcome"].as_str(), body["same"].as_bool()) {
+            (Some("ok"), Some(true)) => "the same plan".to_owned(),
+            (Some("ok"), _) => "another plan".to_owned(),
+            (Some(fault), _) => format!("{fault}: {}", body["error"].as_str().unwrap_or_default()),
+            _ => "?".to_owned(),
+        }
+    );
+    print!("{}", body["diff"].as_str().unwrap_or_default());
+    for line in body["log"].as_array().into_iter().flatten() {
+        println!("log: {}", line.as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn golden_tests(plugin: &str, tests: &Path, limits: &Limits) -> anyhow::Result<ExitCode> {
