@@ -17,5 +17,6 @@ pub mod runtime;
 pub mod segments;
 pub mod senders;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod templates;
