@@ -263,10 +263,11 @@ fn ladder_vs_segmented_on_the_real_data_set() {
         stdout.starts_with("2,586 invoices of 100 debtors, 2012-01-03 to 2014-01-19"),
         "{stdout}"
     );
-    let columns = stdout.lines().nth(2).unwrap();
     assert!(
-        columns.contains("ladder") && columns.contains("segmented"),
-        "{stdout}"
+        stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("ladder") && l.trim_end().ends_with("segmented")),
+        "no column per strategy in\n{stdout}"
     );
     for label in [
         "messages sent",

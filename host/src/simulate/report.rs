@@ -153,8 +153,9 @@ pub fn table(summaries: &[&Summary]) -> String {
     let a = &first.assumptions;
     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
     let mut out = format!(
-        "{} invoices of {} debtors, {} to {}; every debtor in {}, reachable by {}; \
-         invoices arrive and are paid at {}; {} disputed invoices never chased\n\n",
+        "{} invoices of {} debtors, {} to {}, replayed in {}\n\
+         assumed: every debtor reachable by {}; invoices arrive and are paid at {}; \
+         the {} disputed invoices are never chased\n\n",
         count(first.invoices as u64),
         count(first.debtors as u64),
         first.period.from,
