@@ -628,6 +628,82 @@ fn the_ladder_rung_by_rung_on_a_handmade_history() {
 }
 
 #[test]
+fn fees_and_offers_are_capped_and_charged_once_as_the_host_does() {
+    let (dir, csv) = handmade();
+    // The test suite's `scripted` strategy plans what its config lists, at
+    // every decision: a late fee of 10.00 on every invoice, a 25% discount.
+    let config = dir.path().join("scripted.json");
+    std::fs::write(
+        &config,
+        r#"{"actions": [{"kind": "charge-fee", "fee": "late-fee", "amount": 1000},
+                        {"kind": "offer-discount", "percent_bp": 2500, "days": 10}],
+            "review_in_secs": 86400}"#,
+    )
+    .unwrap();
+    let scripted = format!("{}/scripted.wasm", dun::builtin::PLUGIN_DIR);
+    let out = dir.path().join("out");
+    ok(&simulate(&[
+        &scripted,
+        "--config",
+        config.to_str().unwrap(),
+        "--invoices",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let timeline = read_json(&out.join("timeline.json"));
+    let entries = timeline.as_array().unwrap();
+    // A late fee once per invoice however often it is planned, at most 15%
+    // of the invoice (the policy's max_fee_bp).
+    let mut fees: Vec<(String, i64, String)> = entries
+        .iter()
+        .filter(|e| e["kind"] == "charge-fee")
+        .map(|e| {
+            (
+                strs(&e["invoice_ids"]).join(","),
+                e["amount"].as_i64().unwrap(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    fees.sort();
+    let expected: Vec<(String, i64, String)> = [
+        ("A", 1000, "kept"),
+        ("B", 750, "moved"),
+        ("C", 300, "moved"),
+        ("D", 1000, "kept"),
+        ("E", 450, "moved"),
+        ("F", 600, "moved"),
+    ]
+    .iter()
+    .map(|(id, amount, status)| (id.to_string(), *amount, status.to_string()))
+    .collect();
+    assert_eq!(fees, expected);
+    // Discounts capped at 10% (max_discount_bp), and the fee is in the
+    // open amount the offer is about.
+    let offers: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "offer-discount")
+        .collect();
+    assert!(!offers.is_empty());
+    for offer in &offers {
+        assert_eq!(offer["status"], "moved", "{offer}");
+        assert!(
+            offer["detail"].as_str().unwrap().starts_with("1000 bp"),
+            "{offer}"
+        );
+    }
+    let first_for_a = offers.iter().find(|o| o["debtor_id"] == "d1").unwrap();
+    assert_eq!(first_for_a["amount"], 100_00 + 10_00);
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(num(&summary["other_actions"]["charge-fee"]), 6);
+    assert!(num(&summary["guardrails"]["moved_by"]["discount-cap"]) >= offers.len() as u64);
+    // Planned again at every later decision, the fee is refused by its cap
+    // once charged.
+    assert!(num(&summary["guardrails"]["suppressed_by"]["fee-cap"]) > 0);
+}
+
+#[test]
 fn a_period_and_the_window_are_honoured() {
     let (dir, csv) = handmade();
     let out = dir.path().join("out");

@@ -654,7 +654,7 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
                 faults.total,
                 summary.decisions,
                 first.debtor_id,
-                first.at.to_rfc3339(),
+                first.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 first.kind,
                 first.message
             );
