@@ -314,15 +314,14 @@ impl Replay<'_, '_> {
     /// Sends what is due at `now`, in the order it was due (the dispatcher).
     fn dispatch_due(&mut self, now: DateTime<Utc>) {
         loop {
-            // The first of the earliest: `min_by_key` would take the last.
-            let mut due: Option<usize> = None;
-            for (i, m) in self.outbox.iter().enumerate() {
-                if m.reminder.send_at <= now
-                    && due.is_none_or(|d| m.reminder.send_at < self.outbox[d].reminder.send_at)
-                {
-                    due = Some(i);
-                }
-            }
+            // The earliest; of those due at once, the first scheduled.
+            let due = self
+                .outbox
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.reminder.send_at <= now)
+                .min_by_key(|(_, m)| m.reminder.send_at)
+                .map(|(i, _)| i);
             let Some(i) = due else { return };
             let message = self.outbox.remove(i);
             self.send(message, now);
