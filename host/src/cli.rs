@@ -51,6 +51,11 @@ enum Command {
     /// Work with strategy components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Back-test a strategy: replay a history of invoices and settlements
+    /// day by day through it, with the host's guardrails, and print what it
+    /// would have done (side by side with another one with --vs). Nothing is
+    /// stored or sent.
+    Simulate(SimulateArgs),
 }
 
 /// Where the store is.
@@ -237,6 +242,60 @@ struct ServerArgs {
     key: String,
 }
 
+#[derive(Args)]
+struct SimulateArgs {
+    /// The strategy: a component (.wasm), or the name of a built-in one.
+    plugin: String,
+    /// The history: a CSV of invoices and their settlements, as `dun import
+    /// invoices` reads it.
+    #[arg(long)]
+    invoices: PathBuf,
+    /// A second strategy replayed on the same history, shown side by side.
+    #[arg(long)]
+    vs: Option<String>,
+    /// The strategy's config, as JSON (default `{}`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The second strategy's config, as JSON (default `{}`).
+    #[arg(long)]
+    vs_config: Option<PathBuf>,
+    /// A guardrail policy, as JSON in the shape of `PUT /v1/policy`
+    /// (default: the host's).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The first day replayed (default: the first invoice date).
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// The last day replayed (default: the last invoice or settlement date).
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+    /// An overdue invoice counts as contacted in time when a message about
+    /// it went out within this many days after its due date.
+    #[arg(long, default_value_t = 7)]
+    within: u32,
+    /// The channels every debtor can be reached on (the data has no
+    /// contact details), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "email,sms,call,letter")]
+    channels: Vec<String>,
+    /// Write timeline.csv, timeline.json and summary.json here (in a
+    /// folder per strategy with --vs).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Column layout: `standard` or `ibm-ar`.
+    #[arg(long, default_value = "standard")]
+    layout: String,
+    /// Override one column: FIELD=COLUMN (repeatable), e.g. `--map disputed=`
+    /// to ignore the disputed column.
+    #[arg(long = "map")]
+    map: Vec<String>,
+    /// Currency of rows without a currency column.
+    #[arg(long, default_value = "USD")]
+    currency: String,
+    /// Every debtor's time zone.
+    #[arg(long, visible_alias = "zone", default_value = "UTC")]
+    time_zone: String,
+}
+
 /// Per-evaluation limits; the defaults are the host's.
 #[derive(Args)]
 struct LimitArgs {
@@ -388,6 +447,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tests,
             limits,
         }) => golden_tests(&plugin, &tests, &limits.limits()),
+        Command::Simulate(args) => simulate(&args),
     }
 }
 
@@ -555,12 +615,8 @@ fn import_invoices(
     time_zone: &str,
     store: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
-    use crate::import::{self, ColumnMap};
-    let mut map = ColumnMap::preset(layout)
-        .with_context(|| format!("{layout:?} is not a layout (standard, ibm-ar)"))?;
-    for assignment in overrides {
-        map.set(assignment).map_err(anyhow::Error::msg)?;
-    }
+    use crate::import;
+    let map = column_map(layout, overrides)?;
     let currency = crate::money::Currency::from_code(currency)
         .with_context(|| format!("{currency:?} is not an ISO 4217 code"))?;
     anyhow::ensure!(
@@ -584,6 +640,16 @@ fn import_invoices(
     }
 }
 
+/// A layout preset with its overrides applied.
+fn column_map(layout: &str, overrides: &[String]) -> anyhow::Result<crate::import::ColumnMap> {
+    let mut map = crate::import::ColumnMap::preset(layout)
+        .with_context(|| format!("{layout:?} is not a layout (standard, ibm-ar)"))?;
+    for assignment in overrides {
+        map.set(assignment).map_err(anyhow::Error::msg)?;
+    }
+    Ok(map)
+}
+
 /// Prints why a file was not imported (the first 50 problems); status 1.
 fn nothing_imported(file: &Path, problems: &[crate::store::FieldError]) -> ExitCode {
     eprintln!(
@@ -604,6 +670,13 @@ fn component_bytes(plugin: &str) -> anyhow::Result<Vec<u8>> {
         && let Some(builtin) = crate::builtin::find(plugin)
     {
         return Ok(builtin.wasm.to_vec());
+    }
+    if !path.exists() {
+        let builtins: Vec<&str> = crate::builtin::BUILTINS.iter().map(|b| b.name).collect();
+        anyhow::bail!(
+            "{plugin}: no such file, nor a built-in strategy ({})",
+            builtins.join(", ")
+        );
     }
     std::fs::read(path).with_context(|| format!("reading {plugin}"))
 }
@@ -693,4 +766,181 @@ fn run_case(
         }
         Err(error) => Ok(report(&error)),
     }
+}
+
+/// A JSON file as `T`; an error names the file and, for a bad field, its path.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut reader = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let at = e.path().to_string();
+        if e.inner().is_syntax() || e.inner().is_eof() {
+            anyhow::anyhow!("{} is not valid JSON: {}", path.display(), e.inner())
+        } else if at == "." {
+            anyhow::anyhow!("{}: {}", path.display(), e.inner())
+        } else {
+            anyhow::anyhow!("{}: {at}: {}", path.display(), e.inner())
+        }
+    })
+}
+
+fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    use crate::simulate::{self, Options, SimulateError, Strategy};
+    let map = column_map(&args.layout, &args.map)?;
+    let currency = crate::money::Currency::from_code(&args.currency)
+        .with_context(|| format!("{:?} is not an ISO 4217 code", args.currency))?;
+    let time_zone: chrono_tz::Tz = args
+        .time_zone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{:?} is not an IANA time zone", args.time_zone))?;
+    let mut channels = Vec::new();
+    for name in &args.channels {
+        let channel = crate::case::Channel::parse(name.trim())
+            .with_context(|| format!("{name:?} is not a channel (email, sms, call, letter)"))?;
+        if !channels.contains(&channel) {
+            channels.push(channel);
+        }
+    }
+    anyhow::ensure!(args.within >= 1, "--within is a number of days, at least 1");
+    let policy: crate::guardrails::Policy = match &args.policy {
+        Some(path) => {
+            let policy: crate::guardrails::Policy = read_json(path)?;
+            let problems = policy.problems();
+            if let Some(problem) = problems.first() {
+                anyhow::bail!("{}: {}: {}", path.display(), problem.field, problem.detail);
+            }
+            policy
+        }
+        None => Default::default(),
+    };
+    let config = |path: &Option<PathBuf>| -> anyhow::Result<serde_json::Value> {
+        match path {
+            Some(path) => read_json(path),
+            None => Ok(serde_json::json!({})),
+        }
+    };
+    let mut wanted = vec![(args.plugin.as_str(), config(&args.config)?)];
+    if let Some(vs) = &args.vs {
+        wanted.push((vs.as_str(), config(&args.vs_config)?));
+    }
+    let rows = match crate::import::read(
+        &args.invoices,
+        &map,
+        currency,
+        chrono::Utc::now().date_naive(),
+    ) {
+        Ok(rows) => rows,
+        Err(problems) => {
+            eprintln!(
+                "{}: nothing simulated; {} problem(s):",
+                args.invoices.display(),
+                problems.len()
+            );
+            for problem in problems.iter().take(50) {
+                eprintln!("  {}: {}", problem.field, problem.detail);
+            }
+            // A header that fits another layout: say so.
+            for layout in ["standard", "ibm-ar"]
+                .into_iter()
+                .filter(|l| *l != args.layout)
+            {
+                let other = column_map(layout, &[])?;
+                let today = chrono::Utc::now().date_naive();
+                if crate::import::read(&args.invoices, &other, currency, today).is_ok() {
+                    eprintln!("hint: the file reads with --layout {layout}");
+                }
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let options = Options {
+        from: args.from,
+        to: args.to,
+        time_zone,
+        channels,
+        policy,
+        within_days: args.within,
+        ..Options::default()
+    };
+
+    let runtime = runtime()?;
+    let mut strategies = Vec::new();
+    for (plugin, config) in wanted {
+        // A built-in's name, or the file's stem; the second of two alike
+        // gets a suffix, for the columns and the output folders.
+        let mut name = Path::new(plugin)
+            .file_stem()
+            .map_or(plugin.to_owned(), |s| s.to_string_lossy().into_owned());
+        if strategies.iter().any(|s: &Strategy| s.name == name) {
+            name.push_str("-vs");
+        }
+        let bytes = component_bytes(plugin)?;
+        match Strategy::load(&runtime, &name, &bytes, config, &options.limits) {
+            Ok(strategy) => strategies.push(strategy),
+            Err(SimulateError::Plugin { strategy, source }) => {
+                eprintln!("strategy {strategy} ({plugin}) cannot be used:");
+                return Ok(report(&source));
+            }
+            Err(SimulateError::Config { strategy, problems }) => {
+                eprintln!("config for {strategy}: {} problem(s):", problems.len());
+                for problem in &problems {
+                    eprintln!("  {}: {}", problem.field, problem.detail);
+                }
+                return Ok(ExitCode::from(2));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let mut outcomes = Vec::new();
+    for strategy in &strategies {
+        outcomes.push(simulate::run(&runtime, strategy, &rows, &options)?);
+    }
+    let summaries: Vec<&simulate::Summary> = outcomes.iter().map(|o| &o.summary).collect();
+    print!("{}", simulate::table(&summaries));
+    for summary in &summaries {
+        let faults = &summary.faults;
+        if let Some(first) = faults.first.first() {
+            eprintln!(
+                "warning: {} faulted in {} of {} decisions; the first, about debtor {} at {}: [{}] {}",
+                summary.strategy.name,
+                faults.total,
+                summary.decisions,
+                first.debtor_id,
+                first.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                first.kind,
+                first.message
+            );
+            if !first.log.lines.is_empty() {
+                eprintln!("plugin log:\n{}", first.log);
+            }
+        }
+    }
+    if let Some(dir) = &args.out {
+        for outcome in &outcomes {
+            let dir = match args.vs {
+                Some(_) => dir.join(&outcome.summary.strategy.name),
+                None => dir.clone(),
+            };
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let files = [
+                ("timeline.csv", simulate::timeline_csv(&outcome.timeline)?),
+                (
+                    "timeline.json",
+                    serde_json::to_vec_pretty(&outcome.timeline)?,
+                ),
+                ("summary.json", serde_json::to_vec_pretty(&outcome.summary)?),
+            ];
+            for (name, bytes) in files {
+                let path = dir.join(name);
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            eprintln!(
+                "wrote {}/{{timeline.csv,timeline.json,summary.json}}",
+                dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

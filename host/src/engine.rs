@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::builtin;
 use crate::case::Case;
 use crate::case::Channel;
-use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy, Verdict};
+use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy};
 use crate::plan::Action;
 use crate::runtime::Info;
 use crate::runtime::{Limits, Plugin, PluginError, Runtime, RuntimeConfig, RuntimeError};
@@ -244,36 +244,7 @@ impl Engine {
         let loaded = self
             .strategy_for(store, tenant_id, strategy)
             .map_err(|e| vec![FieldError::new("strategy", e)])?;
-        if !config.is_object() {
-            return Err(vec![FieldError::new("config", "a JSON object")]);
-        }
-        let Some(schema) = &loaded.info.config_schema else {
-            return Ok(());
-        };
-        let schema: serde_json::Value = serde_json::from_str(schema).map_err(|e| {
-            vec![FieldError::new(
-                "strategy",
-                format!("{strategy} declares a config schema that is not JSON: {e}"),
-            )]
-        })?;
-        let validator = jsonschema::validator_for(&schema).map_err(|e| {
-            vec![FieldError::new(
-                "strategy",
-                format!("{strategy} declares an invalid config schema: {e}"),
-            )]
-        })?;
-        let problems: Vec<FieldError> = validator
-            .iter_errors(config)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                FieldError::new(format!("config{at}"), e.to_string())
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        check_config(strategy, &loaded.info, config)
     }
 
     /// Decides about one debtor at `now` and records the evaluation. A
@@ -485,7 +456,7 @@ impl Engine {
         Ok((due.len(), faults.into_inner()))
     }
 
-    /// Each action after the guardrails.
+    /// Each action after the guardrails ([`Policy::guard`]), as recorded.
     fn guard(
         &self,
         policy: &Policy,
@@ -501,63 +472,70 @@ impl Engine {
                 .find(|(id, _)| *id == invoice.id)
                 .map(|(_, until)| *until);
         }
-        let mut verdicts = Vec::with_capacity(actions.len());
-        for action in actions {
-            let planned = to_value(action)?;
-            let (kept, reasons) = match action {
-                Action::Remind(r) => split(policy.reminder(&facts, r), Action::Remind),
-                Action::ChargeFee(f) => split(policy.fee(&facts, f), Action::ChargeFee),
-                Action::OfferDiscount(d) => {
-                    split(policy.discount(&facts, d), Action::OfferDiscount)
-                }
-                Action::OfferPlan(p) => {
-                    split(policy.plan_offer(p, case.today()), Action::OfferPlan)
-                }
-                other => (Some(other.clone()), Vec::new()),
-            };
-            // What the plan keeps counts for the actions after it: its
-            // reminders against the caps, its deferrals and fees as facts.
-            match &kept {
-                Some(Action::Remind(r)) => facts.contacts.push((r.send_at, r.channel)),
-                Some(Action::Defer(d)) => {
-                    for invoice in facts.invoices.iter_mut() {
-                        if d.invoice_ids.contains(&invoice.id) {
-                            invoice.deferred_until = invoice.deferred_until.max(Some(d.until));
-                        }
-                    }
-                }
-                Some(Action::ChargeFee(f)) => {
-                    if let Some(invoice) = facts.invoices.iter_mut().find(|i| i.id == f.invoice_id)
-                    {
-                        invoice.fees += f.amount;
-                    }
-                }
-                _ => {}
-            }
-            let action = kept.as_ref().map(to_value).transpose()?;
-            let verdict = match (&action, reasons.is_empty()) {
-                (None, _) => "suppressed",
-                (Some(_), true) => "kept",
-                (Some(_), false) => "moved",
-            };
-            verdicts.push(ActionVerdict {
-                planned,
-                verdict: verdict.into(),
-                action,
-                reasons: reasons
-                    .iter()
-                    .map(|reason| {
-                        // The rule's facts, and a sentence for people.
-                        let mut value = to_value(reason)?;
-                        if let Some(fields) = value.as_object_mut() {
-                            fields.insert("text".into(), reason.to_string().into());
-                        }
-                        Ok(value)
-                    })
-                    .collect::<Result<_>>()?,
-            });
-        }
-        Ok(verdicts)
+        policy
+            .guard(facts, case.today(), actions)
+            .into_iter()
+            .map(|guarded| {
+                Ok(ActionVerdict {
+                    planned: to_value(&guarded.planned)?,
+                    verdict: guarded.verdict().into(),
+                    action: guarded.kept.as_ref().map(to_value).transpose()?,
+                    reasons: guarded
+                        .reasons
+                        .iter()
+                        .map(|reason| {
+                            // The rule's facts, and a sentence for people.
+                            let mut value = to_value(reason)?;
+                            if let Some(fields) = value.as_object_mut() {
+                                fields.insert("text".into(), reason.to_string().into());
+                            }
+                            Ok(value)
+                        })
+                        .collect::<Result<_>>()?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Checks a config for `strategy` (named in messages): a JSON object that
+/// satisfies the strategy's `config-schema` when it declares one. Every
+/// problem names the field at fault (`config/…` for schema errors).
+pub fn check_config(
+    strategy: &str,
+    info: &Info,
+    config: &serde_json::Value,
+) -> std::result::Result<(), Vec<crate::store::FieldError>> {
+    use crate::store::FieldError;
+    if !config.is_object() {
+        return Err(vec![FieldError::new("config", "a JSON object")]);
+    }
+    let Some(schema) = &info.config_schema else {
+        return Ok(());
+    };
+    let schema: serde_json::Value = serde_json::from_str(schema).map_err(|e| {
+        vec![FieldError::new(
+            "strategy",
+            format!("{strategy} declares a config schema that is not JSON: {e}"),
+        )]
+    })?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| {
+        vec![FieldError::new(
+            "strategy",
+            format!("{strategy} declares an invalid config schema: {e}"),
+        )]
+    })?;
+    let problems: Vec<FieldError> = validator
+        .iter_errors(config)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            FieldError::new(format!("config{at}"), e.to_string())
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
     }
 }
 
@@ -588,13 +566,6 @@ fn record_all(
         }
     }
     Ok(failed)
-}
-
-fn split<T>(
-    verdict: Verdict<T>,
-    wrap: fn(T) -> Action,
-) -> (Option<Action>, Vec<crate::guardrails::Reason>) {
-    (verdict.action.map(wrap), verdict.reasons)
 }
 
 fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {

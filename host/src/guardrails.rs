@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::case::Channel;
-use crate::plan::{Discount, Fee, PaymentPlan, Reminder};
+use crate::plan::{Action, Discount, Fee, PaymentPlan, Reminder};
 use crate::store::invoices::InvoiceStatus;
 
 /// Hours of the day (local to the debtor) when a channel may be used:
@@ -289,7 +289,7 @@ const MAX_SHIFT_DAYS: i64 = 30;
 
 /// The start of `date` at `hour` local, as UTC (the earliest valid instant
 /// when the hour falls in a DST gap).
-fn local_instant(zone: Tz, date: NaiveDate, hour: u32) -> DateTime<Utc> {
+pub(crate) fn local_instant(zone: Tz, date: NaiveDate, hour: u32) -> DateTime<Utc> {
     let mut naive =
         date.and_time(NaiveTime::from_hms_opt(hour.min(23), 0, 0).unwrap_or(NaiveTime::MIN));
     for _ in 0..4 {
@@ -552,6 +552,79 @@ impl Policy {
             action: Some(capped),
             reasons,
         }
+    }
+}
+
+/// One planned action after the guardrails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Guarded {
+    /// The action as the strategy planned it.
+    pub planned: Action,
+    /// The action as it may be carried out; `None`: suppressed.
+    pub kept: Option<Action>,
+    /// Every rule that changed it, in the order applied.
+    pub reasons: Vec<Reason>,
+}
+
+impl Guarded {
+    /// `kept` (as planned), `moved` (changed: later, fewer invoices,
+    /// capped) or `suppressed`.
+    pub fn verdict(&self) -> &'static str {
+        match (&self.kept, self.reasons.is_empty()) {
+            (None, _) => "suppressed",
+            (Some(_), true) => "kept",
+            (Some(_), false) => "moved",
+        }
+    }
+}
+
+impl Policy {
+    /// A plan's actions through the guardrails, in plan order. What the
+    /// plan keeps counts for the actions after it: its reminders against
+    /// the caps, its deferrals and fees as facts. `today` is the debtor's
+    /// local date (for plan offers). Actions no rule covers are kept.
+    pub fn guard(
+        &self,
+        mut facts: DebtorFacts,
+        today: NaiveDate,
+        actions: &[Action],
+    ) -> Vec<Guarded> {
+        fn split<T>(verdict: Verdict<T>, wrap: fn(T) -> Action) -> (Option<Action>, Vec<Reason>) {
+            (verdict.action.map(wrap), verdict.reasons)
+        }
+        let mut guarded = Vec::with_capacity(actions.len());
+        for action in actions {
+            let (kept, reasons) = match action {
+                Action::Remind(r) => split(self.reminder(&facts, r), Action::Remind),
+                Action::ChargeFee(f) => split(self.fee(&facts, f), Action::ChargeFee),
+                Action::OfferDiscount(d) => split(self.discount(&facts, d), Action::OfferDiscount),
+                Action::OfferPlan(p) => split(self.plan_offer(p, today), Action::OfferPlan),
+                other => (Some(other.clone()), Vec::new()),
+            };
+            match &kept {
+                Some(Action::Remind(r)) => facts.contacts.push((r.send_at, r.channel)),
+                Some(Action::Defer(d)) => {
+                    for invoice in facts.invoices.iter_mut() {
+                        if d.invoice_ids.contains(&invoice.id) {
+                            invoice.deferred_until = invoice.deferred_until.max(Some(d.until));
+                        }
+                    }
+                }
+                Some(Action::ChargeFee(f)) => {
+                    if let Some(invoice) = facts.invoices.iter_mut().find(|i| i.id == f.invoice_id)
+                    {
+                        invoice.fees += f.amount;
+                    }
+                }
+                _ => {}
+            }
+            guarded.push(Guarded {
+                planned: action.clone(),
+                kept,
+                reasons,
+            });
+        }
+        guarded
     }
 }
 

@@ -19,5 +19,6 @@ pub mod runtime;
 pub mod segments;
 pub mod senders;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod templates;
