@@ -1,7 +1,8 @@
 //! The strategy author's kit, end to end in a temporary directory, the way
 //! an author uses it: `dun plugin new` makes a project, cargo builds it to a
 //! component, `dun plugin test` runs its golden tests (and fails, with a
-//! diff, for a strategy that plans otherwise).
+//! diff, for a strategy that plans otherwise), and `dun simulate` back-tests
+//! it over the real data set beside the ladder.
 
 mod support;
 
@@ -57,6 +58,49 @@ fn new_project(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (project, wasm)
 }
 
+/// `dun simulate` of the component over the data set, beside the ladder.
+fn back_test(wasm: &Path, data: &Path, out: &Path) {
+    let (status, stdout, stderr) = output(dun().args([
+        "simulate",
+        wasm.to_str().unwrap(),
+        "--invoices",
+        data.to_str().unwrap(),
+        "--layout",
+        "ibm-ar",
+        "--vs",
+        "ladder",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("net_30") && stdout.contains("ladder"),
+        "{stdout}"
+    );
+    let summaries: Vec<serde_json::Value> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path().join("summary.json");
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(summaries.len(), 2, "a folder per strategy");
+    for summary in &summaries {
+        let decisions = summary["decisions"].as_u64().unwrap();
+        assert!(decisions > 10_000, "{summary:#}");
+        // A wall-clock deadline can cut a decision short on a busy machine;
+        // nothing more than that.
+        assert!(
+            summary["faults"]["total"].as_u64().unwrap() * 1000 < decisions,
+            "{summary:#}"
+        );
+        assert!(
+            summary["messages"]["sent"].as_u64().unwrap() > 0,
+            "{summary:#}"
+        );
+    }
+}
+
 #[test]
 fn a_new_strategy_builds_and_passes_its_golden_tests() {
     let dir = tempfile::tempdir().unwrap();
@@ -86,7 +130,13 @@ fn a_new_strategy_builds_and_passes_its_golden_tests() {
     assert!(stdout.contains("4 decision(s), fuel "), "{stdout}");
     assert!(stdout.ends_with("3 passed, 0 failed\n"), "{stdout}");
 
+    // It back-tests over the real data set, beside the built-in ladder.
+    if let Some(data) = support::shared_data("ibm-accounts-receivable.csv") {
+        back_test(&wasm, &data, &dir.path().join("simulated"));
+    }
+
     // A test the strategy does not meet fails with the reason and a diff;
+
     // the exit status says so.
     std::fs::write(
         project.join("tests/sms.json"),
