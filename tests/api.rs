@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 74] = [
+const ROUTES: [(&str, &str); 75] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -77,6 +77,7 @@ const ROUTES: [(&str, &str); 74] = [
     ("GET", "/v1/plugins/{name}/versions"),
     ("GET", "/v1/plugins/{name}/versions/{version}"),
     ("POST", "/v1/plugins/{name}/versions/{version}/retire"),
+    ("POST", "/v1/plugins/{name}/versions/{version}/release"),
     ("POST", "/v1/segments/{id}/rollback"),
     ("POST", "/v1/evaluations/{id}/replay"),
     ("GET", "/v1/messaging"),
@@ -1915,7 +1916,8 @@ fn route_of(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("/v1/plugins/") {
         // /v1/plugins/{name}/versions[/{version}[/retire]]
         let parts: Vec<&str> = rest.split('/').collect();
-        let named = ["{name}", "versions", "{version}", "retire"];
+        let mut named = vec!["{name}", "versions", "{version}"];
+        named.extend(parts.get(3).copied());
         return format!("/v1/plugins/{}", named[..parts.len()].join("/"));
     }
     if let Some(rest) = path.strip_prefix("/v1/named-templates/")
@@ -2228,6 +2230,7 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("read A's plugin version", "GET /v1/plugins/a-plug/versions/1.0.0", None, NotFound),
         attempt("retire A's plugin version", "POST /v1/plugins/a-plug/versions/1.0.0/retire", None, NotFound).by_admin(),
         attempt("roll back A's segment", "POST /v1/segments/a-seg/rollback", None, NotFound).by_admin(),
+        attempt("release A's plugin version", "POST /v1/plugins/a-plug/versions/1.0.0/release", None, NotFound).by_admin(),
         attempt("replay A's evaluation", &format!("POST /v1/evaluations/{a_evl}/replay?strategy=ladder"), None, NotFound),
         attempt("list keys", "GET /v1/keys", None, NothingOfA).by_admin(),
         attempt("revoke A's admin key", &format!("DELETE /v1/keys/{}", a_keys[0]), None, NotFound).by_admin(),

@@ -313,3 +313,105 @@ fn versions_are_uploaded_activated_rolled_back_retired_and_replayed() {
         404
     );
 }
+
+#[test]
+fn a_version_that_keeps_faulting_is_quarantined_and_its_segment_falls_back() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    assert_eq!(
+        upload(&admin, "house", "1.0.0", &component("ladder")).status,
+        201
+    );
+    // The hostile guest passes the checks (its default mode plans sensibly);
+    // its segment's config makes it trap on every real decision.
+    assert_eq!(
+        upload(&admin, "wild", "1.0.0", &component("hostile")).status,
+        201
+    );
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    for strategy in [
+        json!({ "strategy": "house@1.0.0" }),
+        json!({ "strategy": "wild@1.0.0", "config": { "mode": "trap" } }),
+    ] {
+        let reply = admin.put("/v1/segments/default", &strategy);
+        assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+    }
+    let evaluate = || {
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body
+    };
+
+    // Four traps are recorded as faults; the fifth quarantines the version
+    // and the decision is made again with what the segment ran before.
+    for _ in 0..4 {
+        let evaluation = evaluate();
+        assert_eq!(evaluation["strategy"], "wild@1.0.0");
+        assert_eq!(evaluation["outcome"], "trap", "{evaluation:#}");
+    }
+    let fallback = evaluate();
+    assert_eq!(fallback["strategy"], "house@1.0.0", "{fallback:#}");
+    assert_eq!(fallback["outcome"], "ok");
+    assert_eq!(fallback["segment"], "default");
+    let wild = client.get("/v1/plugins/wild/versions/1.0.0").body;
+    assert_eq!(wild["status"], "quarantined", "{wild:#}");
+    assert!(
+        wild["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 faults in its last 5 evaluations"),
+        "{wild:#}"
+    );
+    assert_eq!(wild["active_in"], json!(["default"]), "still named by it");
+    let timeline = client.get("/v1/debtors/kunde/timeline?limit=100").body;
+    let told: Vec<&Value> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "plugin.quarantined")
+        .collect();
+    assert_eq!(told.len(), 1, "{timeline:#}");
+    assert_eq!(told[0]["subject"], "wild@1.0.0");
+    let metrics = server.anonymous().get("/metrics");
+    assert!(
+        metrics
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .contains("dun_plugin_quarantines_total 1"),
+        "{metrics:#?}"
+    );
+    assert_eq!(evaluate()["strategy"], "house@1.0.0");
+
+    // Only an operator releases it; then the segment runs it again.
+    let refused = admin.post("/v1/plugins/wild/versions/1.0.0/release", &json!({}));
+    assert_eq!(refused.status, 403, "{refused:#?}");
+    let released = operator.request(
+        "POST",
+        "/v1/plugins/wild/versions/1.0.0/release",
+        None,
+        &[("Dun-Tenant", "acme")],
+    );
+    assert_eq!(released.status, 200, "{released:#?}");
+    assert_eq!(released.body["status"], "validated");
+    let again = evaluate();
+    assert_eq!(again["strategy"], "wild@1.0.0");
+    assert_eq!(again["outcome"], "trap");
+    let not_quarantined = operator.request(
+        "POST",
+        "/v1/plugins/wild/versions/1.0.0/release",
+        None,
+        &[("Dun-Tenant", "acme")],
+    );
+    assert_eq!(not_quarantined.status, 409);
+}

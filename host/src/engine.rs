@@ -29,6 +29,12 @@ use crate::store::{Result, Store, StoreError, cases, policies};
 /// The strategy every debtor runs until segments choose another.
 pub const DEFAULT_STRATEGY: &str = "ladder";
 
+/// A tenant's strategy version is quarantined when, within this window of
+/// decision times, it faulted at least [`QUARANTINE_FAULTS`] times and in at
+/// least half of its evaluations.
+pub const QUARANTINE_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+pub const QUARANTINE_FAULTS: usize = 5;
+
 pub struct Engine {
     runtime: Runtime,
     /// Built-in strategies by name, compiled on first use, with what they
@@ -38,7 +44,14 @@ pub struct Engine {
     strategies_dir: Option<std::path::PathBuf>,
     limits: Limits,
     stats: EngineStats,
+    /// Tenant strategy versions (`tenant/name@version`) in quarantine.
+    quarantined: Mutex<std::collections::HashSet<String>>,
+    /// Recent outcomes of each tenant strategy version: (decided at, ok).
+    health: Mutex<HashMap<String, Outcomes>>,
 }
+
+/// A strategy version's recent evaluations: (decided at, ok), oldest first.
+type Outcomes = std::collections::VecDeque<(DateTime<Utc>, bool)>;
 
 /// A compiled strategy and its `describe()`.
 pub struct Loaded {
@@ -57,6 +70,8 @@ pub struct EngineStats {
     /// Time recording evaluations and their actions (writes, waiting on
     /// the writer and the disk included).
     pub record_micros: std::sync::atomic::AtomicU64,
+    /// Tenant strategy versions quarantined since start.
+    pub quarantines: std::sync::atomic::AtomicU64,
 }
 
 impl EngineStats {
@@ -87,6 +102,8 @@ impl Engine {
             strategies_dir: None,
             limits,
             stats: EngineStats::default(),
+            quarantined: Mutex::default(),
+            health: Mutex::default(),
         })
     }
 
@@ -133,7 +150,7 @@ impl Engine {
             return Ok(found.clone());
         }
         let (plugin_name, version) = (plugin.to_owned(), version.to_owned());
-        let bytes = store
+        let (status, bytes) = store
             .read_blocking(move |conn| {
                 crate::store::plugins::component(conn, tenant_id, &plugin_name, &version)
             })
@@ -154,11 +171,110 @@ impl Engine {
             .describe(&plugin, &self.limits)
             .map_err(|e| format!("{name}: describe() failed: {e}"))?;
         let loaded = Arc::new(Loaded { plugin, info });
+        if status == "quarantined" {
+            self.quarantined
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone());
+        }
         self.strategies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Whether the tenant's `name@version` is in quarantine (as far as this
+    /// process has loaded it).
+    fn is_quarantined(&self, tenant_id: i64, name: &str) -> bool {
+        name.contains('@')
+            && self
+                .quarantined
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&format!("{tenant_id}/{name}"))
+    }
+
+    /// An operator released the tenant's `name@version`: it runs again,
+    /// with a clean record.
+    pub fn release(&self, tenant_id: i64, name: &str) {
+        let key = format!("{tenant_id}/{name}");
+        self.quarantined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    /// The strategy (and config) a segment runs: its own, or, while that is
+    /// quarantined, the newest one it ran before that can run, else the
+    /// built-in ladder with `{}`.
+    fn resolve(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        segment: &Segment,
+    ) -> std::result::Result<(String, serde_json::Value, Arc<Loaded>), String> {
+        let own = self.strategy_for(store, tenant_id, &segment.strategy)?;
+        if !self.is_quarantined(tenant_id, &segment.strategy) {
+            return Ok((segment.strategy.clone(), segment.config.clone(), own));
+        }
+        let key = segment.id.clone();
+        let history = store
+            .read_blocking(move |conn| store_segments::history(conn, tenant_id, &key))
+            .unwrap_or_default();
+        for (strategy, config) in history {
+            if strategy == segment.strategy || self.is_quarantined(tenant_id, &strategy) {
+                continue;
+            }
+            if let Ok(loaded) = self.strategy_for(store, tenant_id, &strategy)
+                && !self.is_quarantined(tenant_id, &strategy)
+            {
+                return Ok((strategy, config, loaded));
+            }
+        }
+        let ladder = self.strategy(DEFAULT_STRATEGY)?;
+        Ok((DEFAULT_STRATEGY.to_owned(), serde_json::json!({}), ladder))
+    }
+
+    /// Counts an evaluation of a tenant's strategy version; quarantines it
+    /// when its faults cross the threshold. Returns the reason when this
+    /// evaluation did.
+    fn watch(&self, tenant_id: i64, strategy: &str, at: DateTime<Utc>, ok: bool) -> Option<String> {
+        if !strategy.contains('@') {
+            return None;
+        }
+        let key = format!("{tenant_id}/{strategy}");
+        let (faults, total) = {
+            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            let recent = health.entry(key.clone()).or_default();
+            recent.push_back((at, ok));
+            while recent
+                .front()
+                .is_some_and(|(t, _)| *t < at - QUARANTINE_WINDOW || recent.len() > 1000)
+            {
+                recent.pop_front();
+            }
+            let faults = recent.iter().filter(|(_, ok)| !ok).count();
+            (faults, recent.len())
+        };
+        if ok || faults < QUARANTINE_FAULTS || faults * 2 < total {
+            return None;
+        }
+        let newly = self
+            .quarantined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        newly.then(|| {
+            format!(
+                "{faults} faults in its last {total} evaluations within {} minutes",
+                QUARANTINE_WINDOW.num_minutes()
+            )
+        })
     }
 
     /// The built-in strategy `name`, compiled once, and its `describe()`.
@@ -309,10 +425,14 @@ impl Engine {
             .unwrap_or_else(Segment::implicit_default);
         case.debtor.segment = segment.id.clone();
         case.config = segment.config.clone();
+        let resolved = self.resolve(store, tenant_id, &segment);
+        if let Ok((_, config, _)) = &resolved {
+            case.config = config.clone();
+        }
         let input = evaluations::deflate_input(&case)?;
         let input_hash = hex::encode(case.digest());
-        let loaded = match self.strategy_for(store, tenant_id, &segment.strategy) {
-            Ok(loaded) => loaded,
+        let (strategy_name, loaded) = match resolved {
+            Ok((name, _, loaded)) => (name, loaded),
             // A strategy that cannot be loaded (its file gone, say) is a
             // fault of this evaluation: recorded, retried after a backoff.
             Err(error) => {
@@ -345,7 +465,7 @@ impl Engine {
             at: now,
             debtor_version,
             segment: segment.id.clone(),
-            strategy: segment.strategy.clone(),
+            strategy: strategy_name.clone(),
             plugin_digest: strategy.digest.clone(),
             contract: strategy.contract.to_string(),
             input_hash,
@@ -380,7 +500,51 @@ impl Engine {
         }
         self.stats
             .record(&new.outcome, new.fuel_used, new.duration_us);
+        if let Some(reason) = self.watch(tenant_id, &strategy_name, now, new.outcome == "ok") {
+            self.quarantine(store, tenant_id, &strategy_name, &debtor.id, &reason, now)?;
+        }
         Ok(new)
+    }
+
+    /// Puts `strategy` (`name@version`) in quarantine: recorded on the
+    /// version, on the timeline of the debtor whose evaluation tipped it
+    /// (so subscriptions hear of it), and in the metrics.
+    fn quarantine(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        strategy: &str,
+        debtor: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some((name, version)) = strategy.split_once('@') else {
+            return Ok(());
+        };
+        tracing::warn!(tenant_id, strategy, reason, "strategy version quarantined");
+        self.stats
+            .quarantines
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (name, version, debtor, reason) = (
+            name.to_owned(),
+            version.to_owned(),
+            debtor.to_owned(),
+            reason.to_owned(),
+        );
+        store.write_blocking(move |conn| {
+            crate::store::plugins::quarantine(conn, tenant_id, &name, &version, &reason, now)?;
+            let debtor_row = debtors::row_id(conn, tenant_id, &debtor)?;
+            crate::store::timeline::append(
+                conn,
+                tenant_id,
+                debtor_row,
+                now,
+                crate::store::timeline::EventKind::PluginQuarantined,
+                Some(&format!("{name}@{version}")),
+                &serde_json::json!({ "plugin": name, "version": version, "reason": reason,
+                                     "fallback": "the segment's previous strategy, else ladder" }),
+            )
+        })
     }
 
     /// One scheduler pass: evaluates up to `batch` debtors due for review

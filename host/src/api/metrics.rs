@@ -150,6 +150,11 @@ impl Metrics {
             "# HELP dun_evaluation_record_seconds_total Time recording evaluations and their actions (scheduler passes).\n# TYPE dun_evaluation_record_seconds_total counter\ndun_evaluation_record_seconds_total {}",
             engine.record_micros.load(Relaxed) as f64 / 1e6
         );
+        let _ = writeln!(
+            out,
+            "# HELP dun_plugin_quarantines_total Tenant strategy versions quarantined after repeated faults.\n# TYPE dun_plugin_quarantines_total counter\ndun_plugin_quarantines_total {}",
+            engine.quarantines.load(Relaxed)
+        );
         out.push_str("# HELP dun_outbox_messages Messages in the outbox, by channel and status.\n# TYPE dun_outbox_messages gauge\n");
         for (channel, status, n) in outbox {
             let _ = writeln!(

@@ -257,6 +257,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(plugins::versions))
         .routes(routes!(plugins::version))
         .routes(routes!(plugins::retire))
+        .routes(routes!(plugins::release))
         .routes(routes!(plugins::rollback))
         .routes(routes!(plugins::replay))
         .routes(routes!(messaging::get, messaging::put))

@@ -223,6 +223,39 @@ pub async fn retire(
     Ok((StatusCode::OK, axum::Json(retired)).into_response())
 }
 
+/// Releases a quarantined version (operator only, acting in the tenant with
+/// `Dun-Tenant`): its segments run it again from the next evaluation, with
+/// a clean record. `409` when it is not quarantined.
+#[utoipa::path(post, path = "/v1/plugins/{name}/versions/{version}/release", tag = "plugins",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = plugins::Version), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn release(
+    State(app): State<AppState>,
+    scope: TenantScope,
+    _: NoQuery,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    check_name(&name)?;
+    let tenant = scope.id;
+    // Another tenant's version is not found, whoever asks.
+    let (n, v) = (name.clone(), version.clone());
+    app.store
+        .read(move |conn| plugins::get(conn, tenant, &n, &v))
+        .await?;
+    if scope.role != crate::store::tenants::Role::Operator {
+        return Err(Problem::forbidden(
+            "only an operator releases a quarantined version",
+        ));
+    }
+    let reference = format!("{name}@{version}");
+    let released = app
+        .store
+        .write(move |conn| plugins::release(conn, tenant, &name, &version))
+        .await?;
+    app.engine.release(tenant, &reference);
+    Ok((StatusCode::OK, axum::Json(released)).into_response())
+}
+
 /// Puts back what the segment ran before its last change of strategy or
 /// config (admin), effective from the next evaluation; again to go further
 /// back. `409` when there is nothing to go back to.

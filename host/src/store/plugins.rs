@@ -17,8 +17,12 @@ use crate::runtime::Info;
 pub struct Version {
     pub name: String,
     pub version: String,
-    /// `validated` or `retired`.
+    /// `validated`, `quarantined` (its segments fall back; an operator
+    /// releases it) or `retired`.
     pub status: String,
+    pub quarantined_at: Option<DateTime<Utc>>,
+    /// Why it was quarantined: the faults that did it.
+    pub quarantine_reason: Option<String>,
     /// The segments that run it (`name@version`).
     pub active_in: Vec<String>,
     pub sha256: String,
@@ -124,13 +128,15 @@ pub fn add(
 
 const COLUMNS: &str =
     "v.name, v.version, v.status, v.sha256, b.size, v.contract, v.info, v.imports, v.checks,
-    v.uploaded_by, v.uploaded_at";
+    v.uploaded_by, v.uploaded_at, v.quarantined_at, v.quarantine_reason";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
     Ok(Version {
         name: r.get(0)?,
         version: r.get(1)?,
         status: r.get(2)?,
+        quarantined_at: r.get(11)?,
+        quarantine_reason: r.get(12)?,
         active_in: Vec::new(),
         sha256: r.get(3)?,
         size: r.get(4)?,
@@ -185,8 +191,14 @@ pub fn get(conn: &Connection, tenant_id: i64, name: &str, version: &str) -> Resu
     Ok(found)
 }
 
-/// The component of a version the tenant can run (not retired): its bytes.
-pub fn component(conn: &Connection, tenant_id: i64, name: &str, version: &str) -> Result<Vec<u8>> {
+/// The component of a version the tenant can run (not retired): its status
+/// and bytes.
+pub fn component(
+    conn: &Connection,
+    tenant_id: i64,
+    name: &str,
+    version: &str,
+) -> Result<(String, Vec<u8>)> {
     let found: Option<(String, Vec<u8>)> = conn
         .prepare_cached(
             "SELECT v.status, b.bytes FROM plugin_versions v JOIN plugin_blobs b ON b.sha256 = v.sha256
@@ -195,7 +207,7 @@ pub fn component(conn: &Connection, tenant_id: i64, name: &str, version: &str) -
         .query_row(params![tenant_id, name, version], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match found {
-        Some((status, bytes)) if status != "retired" => Ok(bytes),
+        Some((status, bytes)) if status != "retired" => Ok((status, bytes)),
         Some(_) => Err(StoreError::invalid(
             "strategy",
             format!("{name}@{version} is retired"),
@@ -205,6 +217,41 @@ pub fn component(conn: &Connection, tenant_id: i64, name: &str, version: &str) -
             format!("{name}@{version}"),
         )),
     }
+}
+
+/// Quarantines a version: its segments fall back until an operator
+/// releases it.
+pub fn quarantine(
+    conn: &Connection,
+    tenant_id: i64,
+    name: &str,
+    version: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE plugin_versions SET status = 'quarantined', quarantined_at = ?4, quarantine_reason = ?5
+         WHERE tenant_id = ?1 AND name = ?2 AND version = ?3 AND status = 'validated'",
+    )?
+    .execute(params![tenant_id, name, version, now, reason])?;
+    Ok(())
+}
+
+/// Releases a quarantined version: its segments run it again.
+pub fn release(conn: &Connection, tenant_id: i64, name: &str, version: &str) -> Result<Version> {
+    let current = get(conn, tenant_id, name, version)?;
+    if current.status != "quarantined" {
+        return Err(StoreError::Conflict {
+            field: "version".into(),
+            detail: format!("{name}@{version} is {}, not quarantined", current.status),
+        });
+    }
+    conn.prepare_cached(
+        "UPDATE plugin_versions SET status = 'validated', quarantined_at = NULL, quarantine_reason = NULL
+         WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+    )?
+    .execute(params![tenant_id, name, version])?;
+    get(conn, tenant_id, name, version)
 }
 
 /// Retires a version: it can no longer be activated. Refused while a

@@ -130,6 +130,21 @@ pub fn put(
 
 /// Removes a segment; its debtors fall to the next match. `default` can be
 /// reset (to the built-in ladder) but not removed.
+/// What the segment ran before, newest first: (strategy, config).
+pub fn history(
+    conn: &Connection,
+    tenant_id: i64,
+    key: &str,
+) -> Result<Vec<(String, serde_json::Value)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT strategy, config FROM segment_history WHERE tenant_id = ?1 AND key = ?2 ORDER BY id DESC LIMIT 20",
+    )?;
+    let rows = stmt.query_map(params![tenant_id, key], |r| {
+        Ok((r.get::<_, String>(0)?, from_json(&r.get::<_, String>(1)?)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Puts back the strategy and config the segment ran before its last
 /// change; again, the one before that. Nothing to go back to is a conflict.
 pub fn rollback(

@@ -45,6 +45,8 @@ pub enum EventKind {
     Escalated,
     EscalationSent,
     EscalationFailed,
+    /// The debtor's strategy version was quarantined after this evaluation.
+    PluginQuarantined,
 }
 
 impl EventKind {
@@ -82,6 +84,7 @@ impl EventKind {
         EventKind::Escalated,
         EventKind::EscalationSent,
         EventKind::EscalationFailed,
+        EventKind::PluginQuarantined,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,6 +121,7 @@ impl EventKind {
             EventKind::Escalated => "escalation.created",
             EventKind::EscalationSent => "escalation.sent",
             EventKind::EscalationFailed => "escalation.failed",
+            EventKind::PluginQuarantined => "plugin.quarantined",
         }
     }
 }

@@ -1,6 +1,7 @@
 -- The plugin registry. Components are stored once per content
 -- (SHA-256); each tenant's versions point at them, with what the checks at
--- upload found. A version is `validated` until retired.
+-- upload found. A version is `validated` until retired, or quarantined by
+-- the engine after repeated faults (until an operator releases it).
 CREATE TABLE plugin_blobs (
     sha256  TEXT PRIMARY KEY,
     size    INTEGER NOT NULL,
@@ -15,7 +16,9 @@ CREATE TABLE plugin_versions (
     sort_key     TEXT NOT NULL,            -- zero-padded major.minor.patch, then pre-release
     sha256       TEXT NOT NULL REFERENCES plugin_blobs(sha256),
     contract     TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('validated', 'retired')),
+    status       TEXT NOT NULL CHECK (status IN ('validated', 'retired', 'quarantined')),
+    quarantined_at    TEXT,
+    quarantine_reason TEXT,
     info         TEXT NOT NULL,            -- describe(), JSON
     imports      TEXT NOT NULL,            -- JSON array
     checks       TEXT NOT NULL,            -- JSON array of the checks at upload
