@@ -6,19 +6,28 @@
 //!   instance, end to end as the engine does it (case conversion,
 //!   instantiation, call, plan conversion and validation);
 //! - per-decision p50 and p99 latency;
-//! - the same policy compiled natively, and the Wasm/native ratio.
+//! - the same policy compiled natively, and the Wasm/native ratio;
+//! - the same policy written in Python (`examples/python-strategy`, built
+//!   with componentize-py by its `build.sh`) on the same case and the same
+//!   kind of runtime (pooling allocator, copy-on-write memory images) with a
+//!   disk cache: build, compile and cache-load times, instantiation, and
+//!   decisions/s beside the Rust figure. Skipped, with a note, when
+//!   componentize-py is not installed. `DUN_BENCH_PY_DECISIONS` sets its
+//!   decisions per thread (default 1,000: each takes milliseconds; 0 skips).
 //!
 //! Figures are measured in one run and printed as rates and ratios; this is
 //! not a test and asserts nothing about speed.
 
 use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dun::case::{
     Case, Channel, Contact, ContactOutcome, Debtor, History, Invoice, InvoiceStatus, Terms, Tone,
 };
-use dun::runtime::{Limits, Plugin, Runtime, RuntimeConfig};
+use dun::runtime::{Decision, Limits, LoadOrigin, Plugin, Runtime, RuntimeConfig};
 
 const TODAY: (i32, u32, u32) = (2026, 5, 20);
 /// (days overdue, amount) of the five invoices: one per rung and one not yet due.
@@ -159,9 +168,154 @@ fn decide_n(
     latencies
 }
 
+/// `n` decisions on each of `threads` threads at once, every decision a
+/// fresh instance: decisions/s over all of them, and their latencies sorted.
+fn decide_on_threads(
+    runtime: &Arc<Runtime>,
+    plugin: &Arc<Plugin>,
+    case: &Arc<Case>,
+    limits: Limits,
+    threads: usize,
+    n: usize,
+) -> (f64, Vec<Duration>) {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (runtime, plugin, case) = (runtime.clone(), plugin.clone(), case.clone());
+            std::thread::spawn(move || decide_n(&runtime, &plugin, &case, &limits, n))
+        })
+        .collect();
+    let mut all: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("worker"))
+        .collect();
+    let rate = (n * threads) as f64 / started.elapsed().as_secs_f64();
+    all.sort();
+    (rate, all)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// The Python ladder on the same case, beside the Rust figures.
+fn python(case: &Arc<Case>, ladder: &Decision, rust_one_thread: f64, threads: usize) {
+    let per_thread: usize = std::env::var("DUN_BENCH_PY_DECISIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    if per_thread < 10 {
+        println!("python: skipped (DUN_BENCH_PY_DECISIONS={per_thread})");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wasm = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-strategy/bench.wasm");
+    let started = Instant::now();
+    let build = Command::new("bash")
+        .arg(root.join("examples/python-strategy/build.sh"))
+        .arg(&wasm)
+        .output();
+    match build {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            println!(
+                "python: skipped, build.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            println!("python: skipped, cannot run build.sh: {e}");
+            return;
+        }
+    }
+    let build_time = started.elapsed();
+    let bytes = std::fs::read(&wasm).expect("the built component");
+    let limits = Limits::default();
+
+    // Compile into an empty disk cache, then load from it as a restart would.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+    let cold_runtime = Runtime::new(config.clone()).expect("runtime");
+    let started = Instant::now();
+    let cold = cold_runtime.load(&bytes).expect("the Python ladder loads");
+    let compile_time = started.elapsed();
+    assert_eq!(cold.origin, LoadOrigin::Compiled);
+    drop((cold, cold_runtime));
+    let runtime = Arc::new(Runtime::new(config).expect("runtime"));
+    let started = Instant::now();
+    let plugin = runtime.load(&bytes).expect("the Python ladder loads");
+    let cache_time = started.elapsed();
+    assert_eq!(plugin.origin, LoadOrigin::DiskCache);
+
+    let started = Instant::now();
+    let first = runtime
+        .decide(&plugin, case, &limits)
+        .expect("the Python ladder decides the bench case");
+    let first_time = started.elapsed();
+    assert_eq!(first.plan, ladder.plan, "Python and Rust ladders agree");
+
+    // Instantiation, with the smallest call there is.
+    let mut instantiate: Vec<Duration> = (0..per_thread / 4)
+        .map(|_| {
+            let started = Instant::now();
+            black_box(runtime.describe(&plugin, &limits).expect("describes"));
+            started.elapsed()
+        })
+        .collect();
+    instantiate.sort();
+
+    decide_n(&runtime, &plugin, case, &limits, per_thread / 10); // warm-up
+    let started = Instant::now();
+    let mut latencies = decide_n(&runtime, &plugin, case, &limits, per_thread);
+    let one_thread = per_thread as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    let (all_threads, all) =
+        decide_on_threads(&runtime, &plugin, case, limits, threads, per_thread);
+
+    println!(
+        "python ladder ({} bytes, componentize-py): built in {:.1} s, compiled in {:.1} s, \
+         loaded from the disk cache in {:.0} ms",
+        bytes.len(),
+        build_time.as_secs_f64(),
+        compile_time.as_secs_f64(),
+        cache_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "python: {} fuel, peak memory {} KiB, first decision after load {:.1} ms",
+        first.fuel_used,
+        first.peak_memory_bytes / 1024,
+        first_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "python instantiate + describe(): p50 {:>8.1} us  p99 {:>8.1} us",
+        micros(percentile(&instantiate, 0.50)),
+        micros(percentile(&instantiate, 0.99))
+    );
+    println!("python fresh-instance decisions/s, 1 thread:  {one_thread:>10.0}");
+    println!("python fresh-instance decisions/s, {threads} threads: {all_threads:>10.0}");
+    println!(
+        "python latency 1 thread:  p50 {:>8.1} us  p99 {:>8.1} us",
+        micros(percentile(&latencies, 0.50)),
+        micros(percentile(&latencies, 0.99))
+    );
+    println!(
+        "python latency {threads} threads: p50 {:>8.1} us  p99 {:>8.1} us",
+        micros(percentile(&all, 0.50)),
+        micros(percentile(&all, 0.99))
+    );
+    println!(
+        "Python/Rust per decision (1 thread): {:.0}x",
+        rust_one_thread / one_thread
+    );
 }
 
 fn main() {
@@ -194,19 +348,8 @@ fn main() {
     latencies.sort();
 
     // Every core, each thread its own stream of fresh instances.
-    let started = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let (runtime, plugin, case) = (runtime.clone(), plugin.clone(), case.clone());
-            std::thread::spawn(move || decide_n(&runtime, &plugin, &case, &limits, per_thread))
-        })
-        .collect();
-    let mut all: Vec<Duration> = workers
-        .into_iter()
-        .flat_map(|w| w.join().expect("worker"))
-        .collect();
-    let all_threads = (per_thread * threads) as f64 / started.elapsed().as_secs_f64();
-    all.sort();
+    let (all_threads, all) =
+        decide_on_threads(&runtime, &plugin, &case, limits, threads, per_thread);
 
     // Native: the same policy, the same case, no sandbox.
     let native = native_case();
@@ -247,4 +390,6 @@ fn main() {
         "Wasm/native per decision: {:.1}x  (target <= 25x)",
         wasm_per / native_per
     );
+
+    python(&case, &first, one_thread, threads);
 }

@@ -43,6 +43,25 @@ use sandbox::{LogTail, Sandbox};
 /// How often the epoch advances; the wall-clock deadline's granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// What one component instance may hold, and so what the pool keeps for
+/// each of the `max_instances` instances that can be live at once. A
+/// component that needs more is refused when it is loaded (a `compile`
+/// fault naming the limit) rather than failing under load when the pool
+/// runs dry, so `max_instances` instances of any accepted component fit.
+///
+/// - Core instances: a Rust guest has 3; a Python guest built with
+///   componentize-py has 14 (libc, libpython, its runtime, the WASI
+///   adapter, shims), 38 with `--stub-wasi` (one per stubbed function).
+///   The pool only counts them: the memory behind them (their `VMContext`s)
+///   is capped per component by wasmtime's component instance size (1 MiB;
+///   the Python guest uses about 400 KiB), whatever their number.
+/// - Memories and tables: Rust and Python guests alike have one memory and
+///   two tables (the function table and the shims' table). Each is a slot
+///   reserved in the pool.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
+
 /// Per-evaluation limits. Defaults suit a real strategy with a large margin
 /// (the ladder uses about 35,000 units of fuel and 1-2 MiB of memory).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -304,9 +323,16 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 8)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_core_instances(
+                config
+                    .max_instances
+                    .saturating_mul(CORE_INSTANCES_PER_COMPONENT),
+            )
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .total_memories(config.max_instances.saturating_mul(MEMORIES_PER_COMPONENT))
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .total_tables(config.max_instances.saturating_mul(TABLES_PER_COMPONENT))
             .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes)
             // Reset memory by scanning for dirty pages and keeping up to
@@ -419,6 +445,12 @@ impl Runtime {
         digest: String,
         size: usize,
     ) -> Result<Plugin, PluginError> {
+        // Make the copy-on-write images of the component's initial memories
+        // now (on Linux, a memfd per memory) rather than in its first
+        // instantiation, which would pay for it within a decision's
+        // deadline: a Python guest's image is 12 MiB. Best effort: should it
+        // fail here, the first instantiation tries again and reports it.
+        let _ = component.initialize_copy_on_write_image();
         let ty = component.component_type();
         let imports: Vec<String> = ty
             .imports(&self.engine)
