@@ -682,7 +682,12 @@ fn component_bytes(plugin: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 fn runtime() -> anyhow::Result<Runtime> {
-    Ok(Runtime::new(RuntimeConfig::default())?)
+    // DUN_CACHE_DIR: keep compiled components between runs, as the service
+    // does (a large component, such as a Python one, compiles for seconds).
+    Ok(Runtime::new(RuntimeConfig {
+        cache_dir: std::env::var_os("DUN_CACHE_DIR").map(PathBuf::from),
+        ..Default::default()
+    })?)
 }
 
 /// Print a plugin fault and its log tail; status 1.

@@ -10,6 +10,7 @@
 //! scheduler_interval_secs = 30  # DUN_SCHEDULER_INTERVAL_SECS; 0: off
 //! dispatch_interval_secs = 5    # DUN_DISPATCH_INTERVAL_SECS; 0: off
 //! outbox_dir = "dun-outbox"     # DUN_OUTBOX_DIR: where the file sender writes
+//! cache_dir = "dun-cache"       # DUN_CACHE_DIR: compiled strategies, so a restart does not recompile
 //! test_clock = "2026-05-01T09:00:00Z"  # DUN_TEST_CLOCK: start a movable clock here
 //! strategies_dir = "/srv/dun/strategies" # DUN_STRATEGIES_DIR: NAME.wasm = strategy NAME
 //!
@@ -50,6 +51,8 @@ pub struct Config {
     pub dispatch_interval_secs: u64,
     /// Where the embedded file sender writes messages (one folder per tenant).
     pub outbox_dir: PathBuf,
+    /// Where compiled strategies are kept between runs.
+    pub cache_dir: PathBuf,
     /// Run on a test clock that starts here and moves only when an
     /// operator asks (`POST /v1/test-clock`): for end-to-end tests and
     /// demos of weeks of dunning in minutes. Never in production.
@@ -71,6 +74,7 @@ impl Default for Config {
             scheduler_interval_secs: 30,
             dispatch_interval_secs: 5,
             outbox_dir: PathBuf::from("dun-outbox"),
+            cache_dir: PathBuf::from("dun-cache"),
             test_clock: None,
             strategies_dir: None,
             senders: Default::default(),
@@ -122,6 +126,9 @@ impl Config {
         }
         if let Some(v) = var("DUN_OUTBOX_DIR") {
             self.outbox_dir = v.into();
+        }
+        if let Some(v) = var("DUN_CACHE_DIR") {
+            self.cache_dir = v.into();
         }
         if let Some(v) = var("DUN_STRATEGIES_DIR") {
             self.strategies_dir = Some(v.into());

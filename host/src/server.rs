@@ -47,8 +47,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .thread_name("dun-http")
         .build()?;
     let engine = Arc::new(
-        crate::engine::Engine::new(crate::runtime::RuntimeConfig::default())?
-            .with_strategies_dir(config.strategies_dir.clone()),
+        crate::engine::Engine::new(crate::runtime::RuntimeConfig {
+            cache_dir: Some(config.cache_dir.clone()),
+            ..Default::default()
+        })?
+        .with_strategies_dir(config.strategies_dir.clone()),
     );
     let mut state = AppState::new(store.clone(), engine.clone(), clock.clone());
     state.test_clock = test_clock;

@@ -73,6 +73,7 @@ impl Server {
             .env("DUN_LOG", "warn")
             // Messages the file sender writes stay beside the database.
             .env("DUN_OUTBOX_DIR", db.with_file_name("outbox"))
+            .env("DUN_CACHE_DIR", db.with_file_name("cache"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
