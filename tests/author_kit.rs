@@ -167,6 +167,47 @@ fn a_new_strategy_builds_and_passes_its_golden_tests() {
 }
 
 #[test]
+fn a_new_python_strategy_builds_and_passes_the_same_golden_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stdout, stderr) = output(
+        dun()
+            .current_dir(dir.path())
+            .args(["plugin", "new", "py-net", "--lang", "python"]),
+    );
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("./build.sh"), "{stdout}");
+    let project = dir.path().join("py-net");
+    let build = Command::new(project.join("build.sh"))
+        .current_dir(&project)
+        .output()
+        .expect("build.sh runs");
+    assert!(
+        build.status.success(),
+        "the Python project does not build (componentize-py 0.25.1 is installed by scripts/test):\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = project.join("py_net.wasm");
+    // The golden tests are the Rust sample's: the two samples plan alike.
+    let (status, stdout, stderr) = output(
+        dun()
+            .current_dir(&project)
+            .env("DUN_CACHE_DIR", dir.path().join("cache"))
+            .args(["plugin", "test", wasm.to_str().unwrap(), "tests"]),
+    );
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.ends_with("3 passed, 0 failed\n"), "{stdout}");
+    let (status, stdout, stderr) =
+        output(dun().env("DUN_CACHE_DIR", dir.path().join("cache")).args([
+            "plugin",
+            "check",
+            wasm.to_str().unwrap(),
+        ]));
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("py-net 0.1.0"), "{stdout}");
+    assert!(stdout.contains("config:     JSON Schema"), "{stdout}");
+}
+
+#[test]
 fn golden_tests_report_bad_files_and_other_strategies_plans() {
     let dir = tempfile::tempdir().unwrap();
     let tests = dir.path().join("tests");

@@ -420,14 +420,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             let written = crate::kit::scaffold::create(&dir, &name, lang)?;
             println!("made {} ({} files):", dir.display(), written.len());
-            let wasm = format!(
-                "target/wasm32-wasip2/release/{}.wasm",
-                name.replace('-', "_")
-            );
+            let crate_name = name.replace('-', "_");
             println!("  cd {}", dir.display());
-            println!("  cargo test                                   # unit tests");
-            println!("  cargo build --release --target wasm32-wasip2 # the component");
-            println!("  dun plugin test {wasm} tests/");
+            match lang {
+                crate::kit::scaffold::Lang::Rust => {
+                    println!("  cargo test                                   # unit tests");
+                    println!("  cargo build --release --target wasm32-wasip2 # the component");
+                    println!(
+                        "  dun plugin test target/wasm32-wasip2/release/{crate_name}.wasm tests/"
+                    );
+                }
+                crate::kit::scaffold::Lang::Python => {
+                    println!(
+                        "  ./build.sh                                   # the component (componentize-py)"
+                    );
+                    println!("  dun plugin test {crate_name}.wasm tests/");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Push {

@@ -15,26 +15,11 @@ const RUST: &[File] = &[
     ("README.md", include_str!("../../scaffold/rust/README.md")),
     (".gitignore", include_str!("../../scaffold/rust/gitignore")),
     ("src/lib.rs", include_str!("../../scaffold/rust/src/lib.rs")),
-    (
-        "tests/gentle-day-1.json",
-        include_str!("../../scaffold/rust/tests/gentle-day-1.json"),
-    ),
-    (
-        "tests/firm-from-config.json",
-        include_str!("../../scaffold/rust/tests/firm-from-config.json"),
-    ),
-    (
-        "tests/until-paid.json",
-        include_str!("../../scaffold/rust/tests/until-paid.json"),
-    ),
-    (
-        "tests/cases/gentle-day-1.json",
-        include_str!("../../../examples/cases/02-gentle-day-1.json"),
-    ),
-    (
-        "wit/v0.1.0/strategy.wit",
-        include_str!("../../../wit/v0.1.0/strategy.wit"),
-    ),
+    TESTS[0],
+    TESTS[1],
+    TESTS[2],
+    TESTS[3],
+    CONTRACT,
     ("Cargo.lock", include_str!("../../../Cargo.lock")),
     (
         "vendor/dun-strategy/src/lib.rs",
@@ -58,6 +43,47 @@ const RUST: &[File] = &[
     ),
 ];
 
+/// The golden tests and their case: the same for every language, since the
+/// sample strategies plan alike.
+const TESTS: [File; 4] = [
+    (
+        "tests/gentle-day-1.json",
+        include_str!("../../scaffold/rust/tests/gentle-day-1.json"),
+    ),
+    (
+        "tests/firm-from-config.json",
+        include_str!("../../scaffold/rust/tests/firm-from-config.json"),
+    ),
+    (
+        "tests/until-paid.json",
+        include_str!("../../scaffold/rust/tests/until-paid.json"),
+    ),
+    (
+        "tests/cases/gentle-day-1.json",
+        include_str!("../../../examples/cases/02-gentle-day-1.json"),
+    ),
+];
+
+const CONTRACT: File = (
+    "wit/v0.1.0/strategy.wit",
+    include_str!("../../../wit/v0.1.0/strategy.wit"),
+);
+
+const PYTHON: &[File] = &[
+    ("app.py", include_str!("../../scaffold/python/app.py")),
+    ("build.sh", include_str!("../../scaffold/python/build.sh")),
+    ("README.md", include_str!("../../scaffold/python/README.md")),
+    (
+        ".gitignore",
+        include_str!("../../scaffold/python/gitignore"),
+    ),
+    TESTS[0],
+    TESTS[1],
+    TESTS[2],
+    TESTS[3],
+    CONTRACT,
+];
+
 /// The SDK's manifest, which inherits from dun's workspace.
 const SDK_MANIFEST: &str = include_str!("../../../plugins/sdk/Cargo.toml");
 /// dun's workspace manifest: where the inherited values are.
@@ -67,6 +93,8 @@ const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    /// Built with componentize-py.
+    Python,
 }
 
 /// Why a project was not made.
@@ -105,6 +133,7 @@ pub fn create(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>, Scaffo
     }
     let files = match lang {
         Lang::Rust => RUST,
+        Lang::Python => PYTHON,
     };
     let crate_name = name.replace('-', "_");
     let io = |path: &Path| {
@@ -129,6 +158,13 @@ pub fn create(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>, Scaffo
     }
     if lang == Lang::Rust {
         write("vendor/dun-strategy/Cargo.toml", &standalone_sdk_manifest())?;
+    }
+    #[cfg(unix)]
+    if lang == Lang::Python {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("build.sh");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(&script))?;
     }
     Ok(written)
 }
