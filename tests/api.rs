@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 75] = [
+const ROUTES: [(&str, &str); 76] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -79,6 +79,7 @@ const ROUTES: [(&str, &str); 75] = [
     ("POST", "/v1/plugins/{name}/versions/{version}/retire"),
     ("POST", "/v1/plugins/{name}/versions/{version}/release"),
     ("POST", "/v1/segments/{id}/rollback"),
+    ("GET", "/v1/segments/{id}/shadow-report"),
     ("POST", "/v1/evaluations/{id}/replay"),
     ("GET", "/v1/messaging"),
     ("PUT", "/v1/messaging"),
@@ -2230,6 +2231,7 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("read A's plugin version", "GET /v1/plugins/a-plug/versions/1.0.0", None, NotFound),
         attempt("retire A's plugin version", "POST /v1/plugins/a-plug/versions/1.0.0/retire", None, NotFound).by_admin(),
         attempt("roll back A's segment", "POST /v1/segments/a-seg/rollback", None, NotFound).by_admin(),
+        attempt("read A's segment's shadow report", "GET /v1/segments/a-seg/shadow-report", None, NotFound),
         attempt("release A's plugin version", "POST /v1/plugins/a-plug/versions/1.0.0/release", None, NotFound).by_admin(),
         attempt("replay A's evaluation", &format!("POST /v1/evaluations/{a_evl}/replay?strategy=ladder"), None, NotFound),
         attempt("list keys", "GET /v1/keys", None, NothingOfA).by_admin(),

@@ -415,3 +415,126 @@ fn a_version_that_keeps_faulting_is_quarantined_and_its_segment_falls_back() {
     );
     assert_eq!(not_quarantined.status, 409);
 }
+
+#[test]
+fn a_shadow_strategy_is_recorded_not_carried_out_and_a_split_is_stable() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+
+    // Bad shadows and splits are refused naming the field.
+    for (body, field) in [
+        (json!({ "strategy": "ladder", "shadow": "nope" }), "shadow"),
+        (
+            json!({ "strategy": "ladder", "split": { "strategy": "segmented", "percent": 0 } }),
+            "split/percent",
+        ),
+        (
+            json!({ "strategy": "ladder", "split": { "strategy": "nope", "percent": 10 } }),
+            "split/strategy",
+        ),
+    ] {
+        let reply = admin.put("/v1/segments/default", &body);
+        assert_eq!(reply.status, 422, "{body}: {reply:#?}");
+        assert_eq!(reply.body["errors"][0]["field"], field, "{:#}", reply.body);
+    }
+
+    // The ladder decides; the segmented strategy runs in shadow.
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "ladder", "shadow": "segmented" }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+    assert_eq!(reply.body["shadow"], "segmented");
+    for (n, amount) in [(1, 50_00), (2, 900_00), (3, 2_500_00), (4, 9_000_00)] {
+        let id = format!("d-{n}");
+        let debtor = json!({ "external_id": id, "name": format!("Debtor {n}"), "email": format!("ap@{n}.example"),
+                             "phone": "+4915112345678", "time_zone": "Europe/Berlin" });
+        assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+        for (i, due) in ["2026-04-24", "2026-04-10", "2026-03-15"]
+            .iter()
+            .enumerate()
+        {
+            let invoice = json!({ "external_id": format!("{id}-{i}"), "debtor_id": id, "currency": "EUR",
+                                  "amount": amount, "issued_on": "2026-03-01", "due_on": due });
+            assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+        }
+        let evaluation = client.post(&format!("/v1/debtors/{id}/evaluate"), &json!({}));
+        assert_eq!(evaluation.status, 201, "{evaluation:#?}");
+        assert_eq!(evaluation.body["strategy"], "ladder");
+    }
+    let report = client.get("/v1/segments/default/shadow-report");
+    assert_eq!(report.status, 200, "{report:#?}");
+    let report = report.body;
+    assert_eq!(report["shadow"], "segmented");
+    assert_eq!(report["active"], json!(["ladder"]));
+    assert_eq!(report["compared"], 4, "{report:#}");
+    assert_eq!(report["shadow_faults"], 0);
+    let disagreed = 4 - report["agreed"].as_u64().unwrap();
+    assert!(
+        disagreed > 0,
+        "the two reference strategies disagree: {report:#}"
+    );
+    let example = &report["examples"][0];
+    assert!(
+        example["differences"][0]["aspect"].is_string(),
+        "{report:#}"
+    );
+    assert_ne!(example["active_plan"], example["shadow_plan"]);
+    // Only the active plan was carried out: whatever the shadow offered,
+    // no debtor has an offer, and every message is the ladder's.
+    for n in 1..=4 {
+        assert_eq!(
+            client.get(&format!("/v1/debtors/d-{n}/offers")).body,
+            json!([])
+        );
+    }
+    let shadow_only: Vec<&String> = report["actions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, counts)| counts[0] == 0)
+        .map(|(kind, _)| kind)
+        .collect();
+    assert!(!shadow_only.is_empty() || disagreed > 0, "{report:#}");
+
+    // Half the debtors by a stable hash of their id: both arms used, and a
+    // debtor stays in its arm.
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "ladder", "split": { "strategy": "segmented", "percent": 50 } }),
+    );
+    assert_eq!(reply.status, 200, "{reply:#?}");
+    let mut arms = std::collections::BTreeMap::new();
+    for n in 1..=4 {
+        let first = client
+            .post(&format!("/v1/debtors/d-{n}/evaluate"), &json!({}))
+            .body;
+        let again = client
+            .post(&format!("/v1/debtors/d-{n}/evaluate"), &json!({}))
+            .body;
+        assert_eq!(first["strategy"], again["strategy"], "d-{n} changed arms");
+        *arms
+            .entry(first["strategy"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    for n in 5..=24 {
+        let id = format!("d-{n}");
+        let debtor = json!({ "external_id": id, "name": format!("Debtor {n}") });
+        assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+        let invoice = json!({ "external_id": format!("{id}-0"), "debtor_id": id, "currency": "EUR",
+                              "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+        assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+        let evaluation = client
+            .post(&format!("/v1/debtors/{id}/evaluate"), &json!({}))
+            .body;
+        *arms
+            .entry(evaluation["strategy"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(arms.len(), 2, "{arms:?}");
+    assert!(arms.values().all(|n| *n >= 4), "{arms:?}");
+}

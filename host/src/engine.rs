@@ -424,8 +424,16 @@ impl Engine {
             .cloned()
             .unwrap_or_else(Segment::implicit_default);
         case.debtor.segment = segment.id.clone();
-        case.config = segment.config.clone();
-        let resolved = self.resolve(store, tenant_id, &segment);
+        // An A/B split: the debtor's arm decides, with its own config.
+        let mut arm = segment.clone();
+        if let Some(split) = &segment.split
+            && split.takes(tenant_id, &case.debtor.id)
+        {
+            arm.strategy = split.strategy.clone();
+            arm.config = split.config.clone();
+        }
+        case.config = arm.config.clone();
+        let resolved = self.resolve(store, tenant_id, &arm);
         if let Ok((_, config, _)) = &resolved {
             case.config = config.clone();
         }
@@ -453,6 +461,7 @@ impl Engine {
                     fuel_used: None,
                     duration_us: 0,
                     review_at: None,
+                    shadow: None,
                 };
                 self.stats.record(&new.outcome, None, 0);
                 return Ok(new);
@@ -478,6 +487,7 @@ impl Engine {
             fuel_used: None,
             duration_us: started.elapsed().as_micros() as u64,
             review_at: None,
+            shadow: None,
         };
         match decided {
             Ok(decision) => {
@@ -498,12 +508,52 @@ impl Engine {
                 }
             }
         }
+        if let Some(shadow) = segment.shadow.as_ref().filter(|s| **s != strategy_name) {
+            case.config = segment.config.clone();
+            new.shadow = Some(self.shadow(store, tenant_id, shadow, &case));
+        }
         self.stats
             .record(&new.outcome, new.fuel_used, new.duration_us);
         if let Some(reason) = self.watch(tenant_id, &strategy_name, now, new.outcome == "ok") {
             self.quarantine(store, tenant_id, &strategy_name, &debtor.id, &reason, now)?;
         }
         Ok(new)
+    }
+
+    /// What `strategy` would decide on `case`, for the record only.
+    fn shadow(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        strategy: &str,
+        case: &crate::case::Case,
+    ) -> evaluations::ShadowRun {
+        let mut run = evaluations::ShadowRun {
+            strategy: strategy.to_owned(),
+            outcome: "ok".into(),
+            error: None,
+            plan: None,
+            fuel_used: None,
+            duration_us: 0,
+        };
+        match self.strategy_for(store, tenant_id, strategy) {
+            Err(error) => {
+                run.outcome = "unavailable".into();
+                run.error = Some(error);
+            }
+            Ok(loaded) => match self.runtime.decide(&loaded.plugin, case, &self.limits) {
+                Ok(decision) => {
+                    run.fuel_used = Some(decision.fuel_used);
+                    run.duration_us = decision.duration.as_micros() as u64;
+                    run.plan = serde_json::to_value(&decision.plan).ok();
+                }
+                Err(fault) => {
+                    run.outcome = fault.kind().into();
+                    run.error = Some(fault.to_string());
+                }
+            },
+        }
+        run
     }
 
     /// Puts `strategy` (`name@version`) in quarantine: recorded on the

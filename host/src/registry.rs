@@ -192,6 +192,71 @@ pub fn validate(runtime: &Runtime, bytes: &[u8], limits: &Limits) -> Result<Vali
     })
 }
 
+/// How a shadow plan differs from the plan carried out, by aspect:
+/// `action-kinds` (which actions, counted by kind), `channels` and `tones`
+/// (of the reminders), `timing` (a reminder on the same channel in the same
+/// tone at another time). Empty when they agree on all four.
+pub fn differences(
+    active: &serde_json::Value,
+    shadow: &serde_json::Value,
+) -> Vec<(String, String)> {
+    let actions =
+        |plan: &serde_json::Value| plan["actions"].as_array().cloned().unwrap_or_default();
+    let (a, s) = (actions(active), actions(shadow));
+    let field = |action: &serde_json::Value, name: &str| {
+        action[name].as_str().unwrap_or_default().to_owned()
+    };
+    let sorted = |list: &[serde_json::Value], name: &str, reminders_only: bool| {
+        let mut values: Vec<String> = list
+            .iter()
+            .filter(|x| !reminders_only || x["kind"] == "remind")
+            .map(|x| field(x, name))
+            .collect();
+        values.sort();
+        if reminders_only {
+            values.dedup();
+        }
+        values
+    };
+    let mut found = Vec::new();
+    for (aspect, name, reminders_only) in [
+        ("action-kinds", "kind", false),
+        ("channels", "channel", true),
+        ("tones", "tone", true),
+    ] {
+        let (x, y) = (
+            sorted(&a, name, reminders_only),
+            sorted(&s, name, reminders_only),
+        );
+        if x != y {
+            found.push((
+                aspect.to_owned(),
+                format!("[{}] vs [{}]", x.join(", "), y.join(", ")),
+            ));
+        }
+    }
+    let times =
+        |list: &[serde_json::Value]| -> std::collections::BTreeMap<(String, String), String> {
+            list.iter()
+                .filter(|x| x["kind"] == "remind")
+                .map(|x| ((field(x, "channel"), field(x, "tone")), field(x, "send_at")))
+                .collect()
+        };
+    let (x, y) = (times(&a), times(&s));
+    for (key, at) in &x {
+        if let Some(other) = y.get(key)
+            && other != at
+        {
+            found.push((
+                "timing".to_owned(),
+                format!("{} {} at {at} vs {other}", key.0, key.1),
+            ));
+            break;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +278,25 @@ mod tests {
             .unwrap();
         assert_eq!(rejected.check, "component");
         assert_eq!(rejected.kind, "not-a-component");
+    }
+
+    #[test]
+    fn shadow_differences_are_named_by_aspect() {
+        let remind = |channel: &str, tone: &str, at: &str| serde_json::json!({ "kind": "remind", "channel": channel, "tone": tone, "send_at": at });
+        let plan = |actions: Vec<serde_json::Value>| serde_json::json!({ "actions": actions });
+        let active = plan(vec![remind("email", "firm", "2026-05-04T10:00:00Z")]);
+        assert!(differences(&active, &active).is_empty());
+        let later = plan(vec![remind("email", "firm", "2026-05-05T10:00:00Z")]);
+        assert_eq!(differences(&active, &later)[0].0, "timing");
+        let more = plan(vec![
+            remind("email", "firm", "2026-05-04T10:00:00Z"),
+            remind("sms", "final", "2026-05-04T10:00:00Z"),
+            serde_json::json!({ "kind": "offer-plan" }),
+        ]);
+        let aspects: Vec<String> = differences(&active, &more)
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        assert_eq!(aspects, ["action-kinds", "channels", "tones"]);
     }
 }

@@ -220,6 +220,37 @@ impl Rule {
     }
 }
 
+/// An A/B split: `percent` of a segment's debtors, chosen by a stable hash
+/// of the debtor's id, are decided by `strategy` with `config`.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    pub strategy: String,
+    #[serde(default = "empty_config")]
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// 1-99.
+    pub percent: u8,
+}
+
+fn empty_config() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+impl Split {
+    /// Whether the debtor is in the split's arm: the same answer for the
+    /// same tenant and debtor, whatever else changes.
+    pub fn takes(&self, tenant_id: i64, debtor: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(tenant_id.to_le_bytes())
+            .chain_update(debtor.as_bytes())
+            .finalize();
+        let bucket = u16::from_le_bytes([digest[0], digest[1]]) % 100;
+        bucket < u16::from(self.percent)
+    }
+}
+
 /// A segment as stored and shown.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Segment {
@@ -235,6 +266,12 @@ pub struct Segment {
     /// Handed to the strategy as the case's `config`.
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
+    /// A strategy run beside `strategy` on the same cases, with the same
+    /// config: its plans are recorded, never carried out
+    /// (`GET /v1/segments/{id}/shadow-report`).
+    pub shadow: Option<String>,
+    /// Some of the segment's debtors decided by another strategy (A/B).
+    pub split: Option<Split>,
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -249,6 +286,8 @@ impl Segment {
             rule: Rule::default(),
             strategy: crate::engine::DEFAULT_STRATEGY.into(),
             config: serde_json::json!({}),
+            shadow: None,
+            split: None,
             created_at: None,
             updated_at: None,
         }

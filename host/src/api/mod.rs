@@ -259,6 +259,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(plugins::retire))
         .routes(routes!(plugins::release))
         .routes(routes!(plugins::rollback))
+        .routes(routes!(plugins::shadow_report))
         .routes(routes!(plugins::replay))
         .routes(routes!(messaging::get, messaging::put))
         .routes(routes!(messaging::create, messaging::list))

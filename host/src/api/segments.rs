@@ -87,10 +87,48 @@ pub async fn put(
     {
         problems.push(FieldError::new("name", "1-200 characters"));
     }
+    if let Some(split) = &input.split
+        && !(1..=99).contains(&split.percent)
+    {
+        problems.push(FieldError::new("split/percent", "1-99"));
+    }
     let (engine, store, tenant) = (app.engine.clone(), app.store.clone(), scope.id);
     let (strategy, config) = (input.strategy.clone(), input.config.clone());
+    let (shadow, split) = (input.shadow.clone(), input.split.clone());
     let checked = tokio::task::spawn_blocking(move || {
-        engine.check_segment(&store, tenant, &strategy, &config)
+        let mut problems = Vec::new();
+        if let Err(more) = engine.check_segment(&store, tenant, &strategy, &config) {
+            problems.extend(more);
+        }
+        // The shadow runs with the segment's config; the split with its own.
+        let others = [
+            ("shadow", shadow.map(|s| (s, config.clone()))),
+            ("split", split.map(|s| (s.strategy, s.config))),
+        ];
+        for (field, other) in others {
+            if let Some((strategy, config)) = other
+                && let Err(more) = engine.check_segment(&store, tenant, &strategy, &config)
+            {
+                problems.extend(more.into_iter().map(|p| {
+                    let at = if p.field == "strategy" {
+                        String::new()
+                    } else {
+                        format!("/{}", p.field)
+                    };
+                    let field = match field {
+                        "split" if at.is_empty() => "split/strategy".to_owned(),
+                        "split" => format!("split{at}"),
+                        _ => format!("shadow{at}"),
+                    };
+                    FieldError::new(field, p.detail)
+                }));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     })
     .await
     .map_err(|e| Problem::from(StoreError::Internal(e.to_string())))?;

@@ -48,6 +48,19 @@ pub struct NewEvaluation {
     pub duration_us: u64,
     /// When to look again if nothing happens first (see [`next_review`]).
     pub review_at: Option<DateTime<Utc>>,
+    /// What the segment's shadow strategy would have done, if it has one.
+    pub shadow: Option<ShadowRun>,
+}
+
+/// A shadow strategy's decision on the same case: recorded, never carried out.
+#[derive(Clone, Debug)]
+pub struct ShadowRun {
+    pub strategy: String,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub plan: Option<serde_json::Value>,
+    pub fuel_used: Option<u64>,
+    pub duration_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -192,8 +205,27 @@ pub fn record(
         failures,
         new.segment
     ])?;
+    let evaluation_row = conn.last_insert_rowid();
+    if let Some(shadow) = &new.shadow {
+        let evaluation = evaluation_row;
+        conn.prepare_cached(
+            "INSERT INTO shadow_runs (tenant_id, evaluation_id, segment, strategy, outcome, error, plan, fuel_used, duration_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            tenant_id,
+            evaluation,
+            new.segment,
+            shadow.strategy,
+            shadow.outcome,
+            shadow.error,
+            shadow.plan.as_ref().map(to_json).transpose()?,
+            shadow.fuel_used.map(|f| f as i64),
+            shadow.duration_us as i64
+        ])?;
+    }
     if new.outcome == "ok" {
-        let row = conn.last_insert_rowid();
+        let row = evaluation_row;
         // What the guardrails moved or suppressed goes on the timeline,
         // with the reasons.
         for verdict in new.verdicts.iter().filter(|v| v.verdict != "kept") {
@@ -339,4 +371,47 @@ pub fn forget_settled(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
                                AND i.status NOT IN ('paid', 'void', 'written-off'))",
         )?
         .execute([now])?)
+}
+
+/// A shadow run beside the evaluation it shadowed.
+pub struct ShadowPair {
+    pub evaluation_id: String,
+    pub debtor_id: String,
+    pub at: DateTime<Utc>,
+    pub active_strategy: String,
+    pub active_outcome: String,
+    pub active_plan: Option<serde_json::Value>,
+    pub shadow_strategy: String,
+    pub shadow_outcome: String,
+    pub shadow_plan: Option<serde_json::Value>,
+}
+
+/// The segment's latest shadow runs (at most `limit`), newest first.
+pub fn shadow_pairs(
+    conn: &Connection,
+    tenant_id: i64,
+    segment: &str,
+    limit: usize,
+) -> Result<Vec<ShadowPair>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.public_id, d.external_id, e.at, e.strategy, e.outcome, e.plan, s.strategy, s.outcome, s.plan
+         FROM shadow_runs s JOIN evaluations e ON e.id = s.evaluation_id JOIN debtors d ON d.id = e.debtor_id
+         WHERE s.tenant_id = ?1 AND s.segment = ?2 ORDER BY s.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![tenant_id, segment, limit as i64], |r| {
+        let plan =
+            |text: Option<String>| text.map(|t| from_json::<serde_json::Value>(&t)).transpose();
+        Ok(ShadowPair {
+            evaluation_id: r.get(0)?,
+            debtor_id: r.get(1)?,
+            at: r.get(2)?,
+            active_strategy: r.get(3)?,
+            active_outcome: r.get(4)?,
+            active_plan: plan(r.get(5)?)?,
+            shadow_strategy: r.get(6)?,
+            shadow_outcome: r.get(7)?,
+            shadow_plan: plan(r.get(8)?)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use super::{Result, StoreError, from_json, to_json};
-use crate::segments::{DEFAULT, Rule, Segment};
+use crate::segments::{DEFAULT, Rule, Segment, Split};
 
 /// What a client sends to create or replace a segment.
 #[derive(Clone, Debug, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -29,6 +29,12 @@ pub struct SegmentInput {
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
+    /// A strategy to run in shadow beside `strategy`.
+    #[serde(default)]
+    pub shadow: Option<String>,
+    /// An A/B split of the segment's debtors.
+    #[serde(default)]
+    pub split: Option<crate::segments::Split>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -46,12 +52,18 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
         rule: from_json(&rule)?,
         strategy: r.get(4)?,
         config: from_json(&config)?,
+        shadow: r.get(8)?,
+        split: r
+            .get::<_, Option<String>>(9)?
+            .map(|s| from_json::<Split>(&s))
+            .transpose()?,
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
     })
 }
 
-const COLUMNS: &str = "key, name, priority, rule, strategy, config, created_at, updated_at";
+const COLUMNS: &str =
+    "key, name, priority, rule, strategy, config, created_at, updated_at, shadow, split";
 
 /// Every segment of the tenant, in the order they are tried, `default` last.
 pub fn list(conn: &Connection, tenant_id: i64) -> Result<Vec<Segment>> {
@@ -110,10 +122,11 @@ pub fn put(
     }
     let name = input.name.clone().unwrap_or_else(|| key.to_owned());
     conn.prepare_cached(
-        "INSERT INTO segments (tenant_id, key, name, priority, rule, strategy, config, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+        "INSERT INTO segments (tenant_id, key, name, priority, rule, strategy, config, created_at, updated_at, shadow, split)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
          ON CONFLICT (tenant_id, key) DO UPDATE SET name = excluded.name, priority = excluded.priority,
-             rule = excluded.rule, strategy = excluded.strategy, config = excluded.config, updated_at = excluded.updated_at",
+             rule = excluded.rule, strategy = excluded.strategy, config = excluded.config, updated_at = excluded.updated_at,
+             shadow = excluded.shadow, split = excluded.split",
     )?
     .execute(params![
         tenant_id,
@@ -123,7 +136,9 @@ pub fn put(
         to_json(&input.rule)?,
         input.strategy,
         to_json(&input.config)?,
-        now
+        now,
+        input.shadow,
+        input.split.as_ref().map(to_json).transpose()?
     ])?;
     Ok((get(conn, tenant_id, key)?, !existed))
 }

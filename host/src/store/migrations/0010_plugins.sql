@@ -38,3 +38,24 @@ CREATE TABLE segment_history (
     replaced_at TEXT NOT NULL
 ) STRICT;
 CREATE INDEX segment_history_by_key ON segment_history (tenant_id, key, id);
+
+-- A segment can run a second strategy in shadow (its plans recorded, never
+-- carried out) and split its debtors between two strategies (A/B), by a
+-- stable hash of the debtor's id.
+ALTER TABLE segments ADD COLUMN shadow TEXT;
+ALTER TABLE segments ADD COLUMN split TEXT;           -- JSON segments::Split
+
+-- What the shadow strategy would have done, beside each evaluation.
+CREATE TABLE shadow_runs (
+    id            INTEGER PRIMARY KEY,
+    tenant_id     INTEGER NOT NULL REFERENCES tenants(id),
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),
+    segment       TEXT NOT NULL,
+    strategy      TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    error         TEXT,
+    plan          TEXT,
+    fuel_used     INTEGER,
+    duration_us   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX shadow_runs_by_segment ON shadow_runs (tenant_id, segment, id);
