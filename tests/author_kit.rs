@@ -77,7 +77,7 @@ fn back_test(wasm: &Path, data: &Path, out: &Path) {
         stdout.contains("net_30") && stdout.contains("ladder"),
         "{stdout}"
     );
-    let summaries: Vec<serde_json::Value> = std::fs::read_dir(&out)
+    let summaries: Vec<serde_json::Value> = std::fs::read_dir(out)
         .unwrap()
         .map(|entry| {
             let path = entry.unwrap().path().join("summary.json");
