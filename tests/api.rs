@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 74] = [
+const ROUTES: [(&str, &str); 75] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -52,6 +52,7 @@ const ROUTES: [(&str, &str); 74] = [
     ("GET", "/v1/payment-plans/{id}"),
     ("POST", "/v1/payment-plans/{id}/cancel"),
     ("GET", "/v1/aging"),
+    ("GET", "/v1/kpis"),
     ("GET", "/v1/debtors/{id}/offers"),
     ("POST", "/v1/offers/{id}/accept"),
     ("GET", "/v1/escalations"),
