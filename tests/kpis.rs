@@ -842,6 +842,7 @@ fn bad_parameters_are_refused_naming_the_parameter() {
         ("from=2013-01-01&to=2013-12-31&currency=EURO", "currency"),
         ("from=2013-01-01&to=2013-12-31&currency=eur", "currency"),
         ("from=2000-01-01&to=2013-12-31", "from"),
+        ("from=2013-01-01&to=%2B12345-01-01", "to"),
         ("from=2013-01-01&to=2013-12-31&segment=", "segment"),
         ("from=2013-01-01&to=2013-12-31&colour=red", "colour"),
     ] {

@@ -54,6 +54,15 @@ impl Query {
         today: NaiveDate,
     ) -> Result<Query, Vec<FieldError>> {
         let mut problems = Vec::new();
+        // Years 1 to 9999 keep every date computed from them in range.
+        for (field, date) in [("from", from), ("to", to)] {
+            if date.is_some_and(|d| !(1..=9999).contains(&d.year())) {
+                problems.push(FieldError::new(field, "a year from 1 to 9999"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         let to = to.unwrap_or(today);
         let from = from.unwrap_or_else(|| {
             to.checked_sub_months(Months::new(12))
@@ -774,6 +783,17 @@ mod tests {
                 today
             )),
             vec!["from", "segment"]
+        );
+        assert_eq!(
+            fields(Query::new(
+                None,
+                Some(NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap()),
+                None,
+                None,
+                None,
+                today
+            )),
+            vec!["to"]
         );
     }
 
