@@ -56,6 +56,40 @@ enum Command {
     /// would have done (side by side with another one with --vs). Nothing is
     /// stored or sent.
     Simulate(SimulateArgs),
+    /// Collection KPIs of a period, per currency, read from the database:
+    /// DSO (standard, countback, best possible), ADD, CEI, collection and
+    /// on-time rates, aging at each month's end, and the message figures
+    /// (docs/kpis.md). The same numbers as `GET /v1/kpis`.
+    Kpis(KpisArgs),
+}
+
+#[derive(Args)]
+struct KpisArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The period's first day (default: the day after the same date a
+    /// year before --to).
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// The period's last day, included (default: today, UTC).
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+    /// Only messages scheduled in this segment, and debtors whose latest
+    /// evaluation by --to was in it.
+    #[arg(long)]
+    segment: Option<String>,
+    /// The same for a strategy: `ladder`, `net-30@1.0.0`, or `net-30`.
+    #[arg(long)]
+    plugin_version: Option<String>,
+    /// Only this currency.
+    #[arg(long)]
+    currency: Option<String>,
+    /// Print the report as JSON (the shape of GET /v1/kpis).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// Where the store is.
@@ -457,7 +491,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits,
         }) => golden_tests(&plugin, &tests, &limits.limits()),
         Command::Simulate(args) => simulate(&args),
+        Command::Kpis(args) => kpis(&args),
     }
+}
+
+fn kpis(args: &KpisArgs) -> anyhow::Result<ExitCode> {
+    let query = crate::kpi::Query::new(
+        args.from,
+        args.to,
+        args.segment.clone(),
+        args.plugin_version.clone(),
+        args.currency.clone(),
+        chrono::Utc::now().date_naive(),
+    );
+    let query = match query {
+        Ok(query) => query,
+        Err(problems) => {
+            for problem in problems {
+                let flag = problem.field.replace('_', "-");
+                eprintln!("error: --{flag}: {}", problem.detail);
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let store = args.store.open()?;
+    let tenant = args.tenant.clone();
+    let report = store.read_blocking(|conn| {
+        let tenant = crate::store::tenants::get(conn, &tenant)?;
+        crate::store::kpis::report(conn, tenant.row_id, &query)
+    });
+    store.close();
+    let report = report.with_context(|| format!("tenant {}", args.tenant))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::kpi::table(&args.tenant, &report));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A request to a running dun: (status, JSON body).

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod guardrails;
 pub mod import;
 pub mod kit;
+pub mod kpi;
 pub mod money;
 pub mod plan;
 pub mod registry;

@@ -29,6 +29,7 @@ mod arrangements;
 mod debtors;
 pub mod extract;
 mod invoices;
+mod kpis;
 mod messaging;
 pub mod metrics;
 mod ops;
@@ -239,6 +240,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(arrangements::accept_offer))
         .routes(routes!(arrangements::escalations))
         .routes(routes!(reports::aging))
+        .routes(routes!(kpis::kpis))
         .routes(routes!(policy::get, policy::put))
         .routes(routes!(segments::list))
         .routes(routes!(segments::get, segments::put, segments::delete))

@@ -1,7 +1,8 @@
 //! Aging: what was owed on a date, by how long past due, per currency.
 //! Recomputed from dated allocations, so "as of" any past date is exact:
 //! an invoice counts when it was issued by then, not voided or written off
-//! by then, and had money still open after the payments received by then.
+//! by then, and had money still open after the payments received by then;
+//! a fee counts from the day it was charged.
 
 use std::collections::BTreeMap;
 
@@ -65,20 +66,38 @@ pub fn report(
     as_of: NaiveDate,
     currency: Option<&str>,
 ) -> Result<AgingReport> {
+    report_for(conn, tenant_id, as_of, currency, None)
+}
+
+/// [`report`] over some of the tenant's debtors only (by row id), for KPIs
+/// filtered by segment or strategy; `None` is every debtor.
+pub fn report_for(
+    conn: &Connection,
+    tenant_id: i64,
+    as_of: NaiveDate,
+    currency: Option<&str>,
+    debtors: Option<&[i64]>,
+) -> Result<AgingReport> {
+    let debtors = debtors.map(|d| super::to_json(&d)).transpose()?;
     let mut stmt = conn.prepare_cached(
         "SELECT currency, due_on, open FROM (
              SELECT i.currency, i.due_on,
-                    i.amount - COALESCE((SELECT SUM(a.amount) FROM allocations a
-                                         WHERE a.invoice_id = i.id AND a.on_date <= ?2), 0) AS open
+                    i.amount
+                    - CASE WHEN i.fees = 0 THEN 0 ELSE
+                          COALESCE((SELECT SUM(f.amount) FROM fees f
+                                    WHERE f.invoice_id = i.id AND substr(f.charged_at, 1, 10) > ?2), 0) END
+                    - COALESCE((SELECT SUM(a.amount) FROM allocations a
+                                WHERE a.invoice_id = i.id AND a.on_date <= ?2), 0) AS open
              FROM invoices i
              WHERE i.tenant_id = ?1 AND i.issued_on <= ?2
                AND (i.voided_on IS NULL OR i.voided_on > ?2)
                AND (i.written_off_on IS NULL OR i.written_off_on > ?2)
-               AND (?3 IS NULL OR i.currency = ?3))
+               AND (?3 IS NULL OR i.currency = ?3)
+               AND (?4 IS NULL OR i.debtor_id IN (SELECT value FROM json_each(?4))))
          WHERE open > 0",
     )?;
     let mut by_currency: BTreeMap<String, AgingBuckets> = BTreeMap::new();
-    let rows = stmt.query_map(params![tenant_id, as_of, currency], |r| {
+    let rows = stmt.query_map(params![tenant_id, as_of, currency, debtors], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, NaiveDate>(1)?,

@@ -31,6 +31,7 @@ pub mod evaluations;
 pub mod idempotency;
 mod ids;
 pub mod invoices;
+pub mod kpis;
 pub mod messaging;
 mod migrations;
 pub mod outbox;
