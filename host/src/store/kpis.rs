@@ -432,6 +432,7 @@ mod tests {
             fuel_used: None,
             duration_us: 1,
             review_at: None,
+            shadow: None,
         };
         evaluations::record(conn, tenant, debtor, &new, at).unwrap();
     }
