@@ -383,14 +383,18 @@ fn a_version_that_keeps_faulting_is_quarantined_and_its_segment_falls_back() {
     assert_eq!(told.len(), 1, "{timeline:#}");
     assert_eq!(told[0]["subject"], "wild@1.0.0");
     let metrics = server.anonymous().get("/metrics");
-    assert!(
-        metrics
-            .body
-            .as_str()
-            .unwrap_or_default()
-            .contains("dun_plugin_quarantines_total 1"),
-        "{metrics:#?}"
-    );
+    let text = metrics.body.as_str().unwrap_or_default();
+    for line in [
+        "dun_plugin_quarantines_total 1",
+        // Per version: the traps, then the fallback's decision and its actions.
+        r#"dun_strategy_evaluations_total{tenant="acme",strategy="wild@1.0.0",outcome="trap"} 5"#,
+        r#"dun_strategy_evaluations_total{tenant="acme",strategy="house@1.0.0",outcome="ok"} 1"#,
+        r#"dun_strategy_actions_total{tenant="acme",strategy="house@1.0.0",kind="remind"} 1"#,
+        r#"dun_strategy_fuel_count{tenant="acme",strategy="house@1.0.0"} 1"#,
+        r#"dun_strategy_duration_seconds_count{tenant="acme",strategy="wild@1.0.0"} 5"#,
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
     assert_eq!(evaluate()["strategy"], "house@1.0.0");
 
     // Only an operator releases it; then the segment runs it again.

@@ -72,6 +72,47 @@ pub struct EngineStats {
     pub record_micros: std::sync::atomic::AtomicU64,
     /// Tenant strategy versions quarantined since start.
     pub quarantines: std::sync::atomic::AtomicU64,
+    /// Per tenant (row id) and strategy (a built-in's name, a deployed
+    /// one's, or a tenant's `name@version`).
+    per_strategy: std::sync::Mutex<std::collections::BTreeMap<(i64, String), StrategyStats>>,
+}
+
+/// Bounds of the per-strategy histograms: fuel units, and seconds.
+pub const FUEL_BOUNDS: [f64; 6] = [1e4, 1e5, 1e6, 1e7, 5e7, 1e8];
+pub const SECONDS_BOUNDS: [f64; 7] = [0.0001, 0.0005, 0.001, 0.005, 0.025, 0.1, 0.25];
+
+/// One strategy's figures for one tenant, for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct StrategyStats {
+    /// Evaluations by outcome (`ok` or the fault's kind).
+    pub by_outcome: std::collections::BTreeMap<String, u64>,
+    /// Actions planned, by kind.
+    pub actions: std::collections::BTreeMap<String, u64>,
+    /// Fuel per evaluation ([`FUEL_BOUNDS`]) and seconds in the sandbox
+    /// ([`SECONDS_BOUNDS`]).
+    pub fuel: Buckets,
+    pub seconds: Buckets,
+}
+
+/// A histogram: counts at or under each bound, the count and the sum.
+#[derive(Clone, Debug, Default)]
+pub struct Buckets {
+    pub counts: Vec<u64>,
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Buckets {
+    fn observe(&mut self, bounds: &[f64], value: f64) {
+        self.counts.resize(bounds.len(), 0);
+        for (count, bound) in self.counts.iter_mut().zip(bounds) {
+            if value <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += value;
+    }
 }
 
 impl EngineStats {
@@ -82,6 +123,41 @@ impl EngineStats {
         }
         self.fuel.fetch_add(fuel.unwrap_or(0), Relaxed);
         self.sandbox_micros.fetch_add(micros, Relaxed);
+    }
+
+    fn observe_strategy(
+        &self,
+        tenant_id: i64,
+        strategy: &str,
+        evaluation: &NewEvaluation,
+        actions: &[&str],
+    ) {
+        let Ok(mut all) = self.per_strategy.lock() else {
+            return;
+        };
+        let stats = all.entry((tenant_id, strategy.to_owned())).or_default();
+        *stats
+            .by_outcome
+            .entry(evaluation.outcome.clone())
+            .or_default() += 1;
+        for kind in actions {
+            *stats.actions.entry((*kind).to_owned()).or_default() += 1;
+        }
+        if let Some(fuel) = evaluation.fuel_used {
+            stats.fuel.observe(&FUEL_BOUNDS, fuel as f64);
+        }
+        stats
+            .seconds
+            .observe(&SECONDS_BOUNDS, evaluation.duration_us as f64 / 1e6);
+    }
+
+    /// Per tenant (row id) and strategy: evaluations by outcome, actions by
+    /// kind, fuel and time.
+    pub fn per_strategy(&self) -> Vec<((i64, String), StrategyStats)> {
+        self.per_strategy
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Evaluations so far, by outcome (`ok`, `trap`, `out-of-fuel`, …).
@@ -489,8 +565,10 @@ impl Engine {
             review_at: None,
             shadow: None,
         };
+        let mut kinds: Vec<&'static str> = Vec::new();
         match decided {
             Ok(decision) => {
+                kinds = decision.plan.actions.iter().map(|a| a.kind()).collect();
                 new.duration_us = decision.duration.as_micros() as u64;
                 new.fuel_used = Some(decision.fuel_used);
                 new.log = to_value(&decision.log)?;
@@ -514,6 +592,8 @@ impl Engine {
         }
         self.stats
             .record(&new.outcome, new.fuel_used, new.duration_us);
+        self.stats
+            .observe_strategy(tenant_id, &strategy_name, &new, &kinds);
         if let Some(reason) = self.watch(tenant_id, &strategy_name, now, new.outcome == "ok") {
             self.quarantine(store, tenant_id, &strategy_name, &debtor.id, &reason, now)?;
         }

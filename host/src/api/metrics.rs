@@ -13,6 +13,69 @@ use axum::response::Response;
 
 use super::AppState;
 
+/// Per tenant and strategy (a tenant's versions as `name@version`):
+/// evaluations by outcome, actions by kind, fuel and seconds histograms.
+fn render_strategies(
+    out: &mut String,
+    stats: &[((i64, String), crate::engine::StrategyStats)],
+    tenants: &BTreeMap<i64, String>,
+) {
+    use crate::engine::{FUEL_BOUNDS, SECONDS_BOUNDS};
+    let label = |tenant: &i64, strategy: &str| {
+        let tenant = tenants.get(tenant).map_or("?", String::as_str);
+        format!("tenant=\"{tenant}\",strategy=\"{strategy}\"")
+    };
+    out.push_str("# HELP dun_strategy_evaluations_total Evaluations per tenant and strategy version, by outcome.\n# TYPE dun_strategy_evaluations_total counter\n");
+    for ((tenant, strategy), s) in stats {
+        for (outcome, n) in &s.by_outcome {
+            let _ = writeln!(
+                out,
+                "dun_strategy_evaluations_total{{{},outcome=\"{outcome}\"}} {n}",
+                label(tenant, strategy)
+            );
+        }
+    }
+    out.push_str("# HELP dun_strategy_actions_total Actions planned per tenant and strategy version, by kind.\n# TYPE dun_strategy_actions_total counter\n");
+    for ((tenant, strategy), s) in stats {
+        for (kind, n) in &s.actions {
+            let _ = writeln!(
+                out,
+                "dun_strategy_actions_total{{{},kind=\"{kind}\"}} {n}",
+                label(tenant, strategy)
+            );
+        }
+    }
+    for (name, help, bounds, pick) in [
+        (
+            "dun_strategy_fuel",
+            "Fuel per evaluation",
+            &FUEL_BOUNDS[..],
+            0,
+        ),
+        (
+            "dun_strategy_duration_seconds",
+            "Seconds in the sandbox per evaluation",
+            &SECONDS_BOUNDS[..],
+            1,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}, per tenant and strategy version.\n# TYPE {name} histogram"
+        );
+        for ((tenant, strategy), s) in stats {
+            let h = if pick == 0 { &s.fuel } else { &s.seconds };
+            let labels = label(tenant, strategy);
+            for (bound, n) in bounds.iter().zip(&h.counts) {
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+        }
+    }
+}
+
 /// Latency bucket bounds, seconds.
 const BOUNDS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -55,7 +118,13 @@ impl Metrics {
 
     /// The text exposition format.
     /// `outbox`: messages by (channel, status), counted by the caller.
-    pub fn render(&self, state: &AppState, outbox: &[(String, String, i64)]) -> String {
+    /// `tenants`: each tenant's id by row, for labels.
+    pub fn render(
+        &self,
+        state: &AppState,
+        outbox: &[(String, String, i64)],
+        tenants: &BTreeMap<i64, String>,
+    ) -> String {
         let mut out = String::new();
         out.push_str("# HELP dun_http_requests_total HTTP requests by method, route and status.\n# TYPE dun_http_requests_total counter\n");
         if let Ok(requests) = self.requests.lock() {
@@ -155,6 +224,7 @@ impl Metrics {
             "# HELP dun_plugin_quarantines_total Tenant strategy versions quarantined after repeated faults.\n# TYPE dun_plugin_quarantines_total counter\ndun_plugin_quarantines_total {}",
             engine.quarantines.load(Relaxed)
         );
+        render_strategies(&mut out, &engine.per_strategy(), tenants);
         out.push_str("# HELP dun_outbox_messages Messages in the outbox, by channel and status.\n# TYPE dun_outbox_messages gauge\n");
         for (channel, status, n) in outbox {
             let _ = writeln!(

@@ -42,7 +42,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .read(crate::store::outbox::counts_by_status)
         .await
         .unwrap_or_default();
-    let mut response = state.metrics.render(&state, &outbox).into_response();
+    let tenants: std::collections::BTreeMap<i64, String> = state
+        .store
+        .read(crate::store::tenants::list)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.row_id, t.id))
+        .collect();
+    let mut response = state
+        .metrics
+        .render(&state, &outbox, &tenants)
+        .into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
