@@ -16,23 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use support::{dun, shared_data};
+use support::{days_from_civil, dun, shared_data};
 
 const DATA_SET: &str = "ibm-accounts-receivable.csv";
 
 // ---------------------------------------------------------------------------
 // Dates and money, by hand.
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 fn numbers(text: &str, separator: char) -> Vec<i64> {
     text.split(separator)

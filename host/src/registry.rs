@@ -107,12 +107,7 @@ impl Rejected {
             detail,
             log: error
                 .log_tail()
-                .map(|tail| {
-                    tail.lines
-                        .iter()
-                        .map(|l| format!("[{:?}] {}", l.source, l.message))
-                        .collect()
-                })
+                .map(|tail| tail.lines.iter().map(|l| l.to_string()).collect())
                 .unwrap_or_default(),
             checks,
         }

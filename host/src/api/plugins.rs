@@ -477,24 +477,14 @@ pub async fn replay(
             replay.plan = serde_json::to_value(&decision.plan).ok();
             replay.fuel_used = Some(decision.fuel_used);
             replay.duration_us = decision.duration.as_micros() as u64;
-            replay.log = decision
-                .log
-                .lines
-                .iter()
-                .map(|l| format!("[{:?}] {}", l.source, l.message))
-                .collect();
+            replay.log = decision.log.lines.iter().map(|l| l.to_string()).collect();
         }
         Err(fault) => {
             replay.outcome = fault.kind().into();
             replay.error = Some(fault.to_string());
             replay.log = fault
                 .log_tail()
-                .map(|t| {
-                    t.lines
-                        .iter()
-                        .map(|l| format!("[{:?}] {}", l.source, l.message))
-                        .collect()
-                })
+                .map(|t| t.lines.iter().map(|l| l.to_string()).collect())
                 .unwrap_or_default();
         }
     }

@@ -50,13 +50,20 @@ pub struct LogTail {
     pub dropped_bytes: usize,
 }
 
+/// `[Info] message`: how a log line is shown to an author.
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:?}] {}", self.source, self.message)
+    }
+}
+
 impl std::fmt::Display for LogTail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.dropped_bytes > 0 {
             writeln!(f, "[... {} earlier bytes dropped]", self.dropped_bytes)?;
         }
         for line in &self.lines {
-            writeln!(f, "[{:?}] {}", line.source, line.message)?;
+            writeln!(f, "{line}")?;
         }
         Ok(())
     }
