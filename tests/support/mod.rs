@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod browser;
 pub mod receiver;
 pub mod smtp;
 
