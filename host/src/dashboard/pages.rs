@@ -287,7 +287,16 @@ pub async fn overview(
         page["tiles"] = json!(tiles(c, currency));
         page["trend_rows"] = json!(trend_rows);
         page["aging_rows"] = json!(aging_rows);
-        page["responses"] = json!(responses);
+        page["responses"] = json!(
+            responses
+                .iter()
+                .map(|r| json!({
+                    "channel": r.channel, "tone": r.tone, "sent": r.responses.sent,
+                    "answered": r.responses.answered,
+                    "response_rate": r.responses.response_rate.map(|v| format!("{v:.2}")),
+                }))
+                .collect::<Vec<_>>()
+        );
         page["settled"] = json!([c.settled_invoices, c.settled_on_time]);
         page["charts"] = json!(script_json(&charts));
     }
