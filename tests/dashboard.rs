@@ -150,7 +150,14 @@ fn login_sessions_and_logout() {
     let admin_key = admin.key().unwrap().to_owned();
 
     // No session, or a made-up one: to the login form, which says what to do.
-    assert_to_login(&exchange(&base, "GET", "/dashboard/overview", None, None, &[]));
+    assert_to_login(&exchange(
+        &base,
+        "GET",
+        "/dashboard/overview",
+        None,
+        None,
+        &[],
+    ));
     assert_to_login(&page(&base, "/dashboard/outbox", "not-a-session-token"));
     let form = exchange(&base, "GET", "/dashboard/login", None, None, &[]);
     assert_eq!(form.status, 200);
@@ -175,7 +182,11 @@ fn login_sessions_and_logout() {
     let refused = login_answer(&base, client.key().unwrap());
     assert_eq!(refused.status, 403);
     assert!(refused.header("set-cookie").is_none());
-    assert!(refused.body.contains("client key cannot open the dashboard"));
+    assert!(
+        refused
+            .body
+            .contains("client key cannot open the dashboard")
+    );
     // A form posted from another site is refused.
     let cross = exchange(
         &base,
@@ -221,7 +232,10 @@ fn login_sessions_and_logout() {
         &[],
     );
     assert_to_login(&out);
-    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    assert!(
+        out.header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
     assert_to_login(&page(&base, "/dashboard/overview", &session));
 
     // Revoking the key ends its sessions at their next request.
@@ -234,7 +248,11 @@ fn login_sessions_and_logout() {
     assert!(matches!(revoked.status, 200 | 204), "{revoked:#?}");
     let after = page(&base, "/dashboard/plugins", &session);
     assert_to_login(&after);
-    assert!(after.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    assert!(
+        after
+            .header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
     let again = login_answer(&base, second_key);
     assert_eq!(again.status, 401);
 }
@@ -272,7 +290,12 @@ fn pages_show_the_seeded_data_to_whom_it_belongs() {
         assert_eq!(tile(&overview.body, key), served(eur, key), "{key}");
     }
     // The seeded data gives real numbers, not blanks.
-    for key in ["dso", "collection_rate", "on_time_rate", "messages.response_rate"] {
+    for key in [
+        "dso",
+        "collection_rate",
+        "on_time_rate",
+        "messages.response_rate",
+    ] {
         assert!(!tile(&overview.body, key).is_empty(), "{key} is null");
     }
     let ending = eur["receivables"]["ending"].as_i64().unwrap();
@@ -364,9 +387,16 @@ fn pages_show_the_seeded_data_to_whom_it_belongs() {
     let plugins = page(&base, "/dashboard/plugins", &admin);
     assert_eq!(plugins.status, 200, "{}", plugins.body);
     assert!(plugins.body.contains("data-plugin=\"scripted@1.0.0\""));
-    assert!(plugins.body.contains("<td>later</td>"), "active in the later segment");
+    assert!(
+        plugins.body.contains("<td>later</td>"),
+        "active in the later segment"
+    );
     assert!(plugins.body.contains("data-strategy=\"scripted\""));
-    assert!(plugins.body.contains("<h3>Segment default: scripted@1.0.0 beside scripted</h3>"));
+    assert!(
+        plugins
+            .body
+            .contains("<h3>Segment default: scripted@1.0.0 beside scripted</h3>")
+    );
     let segments = page(&base, "/dashboard/segments", &admin);
     assert!(segments.body.contains("data-segment=\"later\""));
     assert!(segments.body.contains("data-segment=\"default\""));
@@ -386,7 +416,11 @@ fn pages_show_the_seeded_data_to_whom_it_belongs() {
     let not_here = page(&base, "/dashboard/debtors?id=g1", &admin);
     assert_eq!(not_here.status, 404);
     assert!(!not_here.body.contains(OTHER_NAME));
-    assert!(!page(&base, "/dashboard/overview", &admin).body.contains("globex"));
+    assert!(
+        !page(&base, "/dashboard/overview", &admin)
+            .body
+            .contains("globex")
+    );
     let other = login(&base, seeded.other_admin.key().unwrap());
     let theirs = page(&base, "/dashboard/debtors?id=d1", &other);
     assert_eq!(theirs.status, 404);
@@ -394,8 +428,16 @@ fn pages_show_the_seeded_data_to_whom_it_belongs() {
 
     // The operator picks any tenant.
     let picked = page(&base, "/dashboard/overview", &operator);
-    assert!(picked.body.contains("<option value=\"acme\" selected>acme</option>"));
-    assert!(picked.body.contains("<option value=\"globex\">globex</option>"));
+    assert!(
+        picked
+            .body
+            .contains("<option value=\"acme\" selected>acme</option>")
+    );
+    assert!(
+        picked
+            .body
+            .contains("<option value=\"globex\">globex</option>")
+    );
     let globex = page(&base, "/dashboard/debtors?tenant=globex&id=g1", &operator);
     assert_eq!(globex.status, 200);
     assert!(globex.body.contains(OTHER_NAME));
@@ -410,12 +452,31 @@ fn pages_show_the_seeded_data_to_whom_it_belongs() {
     assert_eq!(nowhere.status, 404);
 
     // Assets are served with long cache headers.
-    let script = exchange(&base, "GET", "/dashboard/assets/uPlot.iife.min.js", None, None, &[]);
+    let script = exchange(
+        &base,
+        "GET",
+        "/dashboard/assets/uPlot.iife.min.js",
+        None,
+        None,
+        &[],
+    );
     assert_eq!(script.status, 200);
-    assert!(script.header("cache-control").is_some_and(|c| c.contains("max-age=31536000")));
+    assert!(
+        script
+            .header("cache-control")
+            .is_some_and(|c| c.contains("max-age=31536000"))
+    );
     assert!(script.body.contains("uPlot"));
     assert_eq!(
-        exchange(&base, "GET", "/dashboard/assets/../../etc/passwd", None, None, &[]).status,
+        exchange(
+            &base,
+            "GET",
+            "/dashboard/assets/../../etc/passwd",
+            None,
+            None,
+            &[]
+        )
+        .status,
         404
     );
 }

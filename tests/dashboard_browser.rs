@@ -87,7 +87,13 @@ fn an_admin_logs_in_and_sees_the_seeded_figures() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| format!("{}@{}", v["name"].as_str().unwrap(), v["version"].as_str().unwrap()))
+        .map(|v| {
+            format!(
+                "{}@{}",
+                v["name"].as_str().unwrap(),
+                v["version"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(seen["plugins"], json!(listed));
     let strategies = seen["strategies"].as_array().unwrap();

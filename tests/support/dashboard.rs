@@ -85,9 +85,7 @@ pub fn seed(server: &Server) -> Seeded {
         ),
         "upload scripted@1.0.0",
     );
-    let remind = |channel: &str, tone: &str, in_secs: i64| {
-        json!({ "actions": [{ "kind": "remind", "channel": channel, "tone": tone, "in_secs": in_secs }] })
-    };
+    let remind = |channel: &str, tone: &str, in_secs: i64| json!({ "actions": [{ "kind": "remind", "channel": channel, "tone": tone, "in_secs": in_secs }] });
     ok(
         admin.put(
             "/v1/segments/default",

@@ -143,7 +143,10 @@ fn months(query: &Query) -> Vec<(NaiveDate, NaiveDate)> {
     let mut months = Vec::new();
     let mut first = kpi::first_of_month(query.from);
     while first <= query.to {
-        months.push((first.max(query.from), kpi::last_of_month(first).min(query.to)));
+        months.push((
+            first.max(query.from),
+            kpi::last_of_month(first).min(query.to),
+        ));
         first = first + Months::new(1);
     }
     let skip = months.len().saturating_sub(TREND_MONTHS);

@@ -44,7 +44,9 @@ pub struct Scope {
 }
 
 fn csrf_for(token: &str) -> String {
-    hex::encode(Sha256::digest(format!("dun-dashboard-csrf:{token}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("dun-dashboard-csrf:{token}").as_bytes(),
+    ))
 }
 
 /// The session token in the request's cookies, if any.
@@ -198,7 +200,9 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
     if principal.role == Role::Client {
         return login_page(
             StatusCode::FORBIDDEN,
-            Some("key: a client key cannot open the dashboard; log in with an admin or operator key."),
+            Some(
+                "key: a client key cannot open the dashboard; log in with an admin or operator key.",
+            ),
         );
     }
     let (key_id, now) = (principal.key_id.clone(), app.clock.now());
