@@ -392,6 +392,23 @@ fn pages_show_the_seeded_data_to_whom_it_belongs() {
         "active in the later segment"
     );
     assert!(plugins.body.contains("data-strategy=\"scripted\""));
+    // The fault, with the plugin's log tail.
+    let faults = seeded.client.get("/v1/debtors/d5/evaluations").body;
+    let fault = &faults[0];
+    assert_eq!(fault["outcome"], "invalid-plan");
+    assert!(plugins.body.contains(
+        "<h3>faulty: invalid-plan for <a href=\"/dashboard/debtors?tenant=acme&amp;id=d5\">d5</a></h3>"
+    ));
+    let line = &fault["log"]["lines"][0];
+    assert_eq!(line["message"], "faulty: 2 invoice(s)", "{fault:#}");
+    assert!(plugins.body.contains(&format!(
+        "[{}] {}",
+        escaped(line["source"].as_str().unwrap()),
+        escaped(line["message"].as_str().unwrap())
+    )));
+    assert!(plugins.body.contains(
+        "<tr data-strategy=\"faulty\"><th scope=\"row\">faulty</th><td class=\"evaluations\">1</td><td class=\"faults\">1</td>"
+    ), "{}", plugins.body);
     assert!(
         plugins
             .body

@@ -101,8 +101,13 @@ fn an_admin_logs_in_and_sees_the_seeded_figures() {
         .iter()
         .map(|s| s["evaluations"].as_u64().unwrap())
         .sum();
-    // d1, d2 (default, scripted) and d3 (later, scripted@1.0.0).
-    assert_eq!(total, 3, "{strategies:?}");
+    // d1, d2 (default, scripted), d3 (later, scripted@1.0.0), d5 (faulty).
+    assert_eq!(total, 4, "{strategies:?}");
+    let faults: u64 = strategies
+        .iter()
+        .map(|s| s["faults"].as_u64().unwrap())
+        .sum();
+    assert_eq!(faults, 1, "{strategies:?}");
 
     // The timeline is the API's, newest first, and the name is text.
     let timeline = seeded.client.get("/v1/debtors/d1/timeline").body;

@@ -1,7 +1,8 @@
 //! Data for the dashboard's tests, made over the API on a test clock: two
 //! tenants, invoices over four months, payments, reminders really sent by
 //! the dispatcher, one suppressed because the debtor opted out before its
-//! time, an uploaded strategy version and a shadow strategy.
+//! time, an uploaded strategy version, a shadow strategy, and a strategy
+//! that faults.
 
 use std::time::{Duration, Instant};
 
@@ -103,7 +104,16 @@ pub fn seed(server: &Server) -> Seeded {
         "later segment",
     );
 
+    // A strategy that plans nonsense for debtors with several invoices.
+    ok(
+        admin.put(
+            "/v1/segments/broken",
+            &json!({ "priority": 5, "rule": { "tags_any": ["broken"] }, "strategy": "faulty" }),
+        ),
+        "broken segment",
+    );
     for (id, name, tags) in [
+        ("d5", "Epsilon AG", json!(["broken"])),
         ("d1", HOSTILE_NAME, json!([])),
         ("d2", "Beta GmbH", json!([])),
         ("d3", "Gamma Ltd", json!(["later"])),
@@ -125,6 +135,8 @@ pub fn seed(server: &Server) -> Seeded {
         ("I-4", "d4", 2_000_00, "2026-03-05", "2026-04-04"),
         ("I-5", "d2", 300_00, "2026-04-20", "2026-05-20"),
         ("I-6", "d4", 650_00, "2026-01-05", "2026-02-04"),
+        ("I-7", "d5", 120_00, "2026-03-10", "2026-04-09"),
+        ("I-8", "d5", 80_00, "2026-03-20", "2026-04-19"),
     ] {
         ok(
             client.post(
@@ -168,6 +180,9 @@ pub fn seed(server: &Server) -> Seeded {
         "clock",
     );
     messages_all(&client, "d3", "suppressed");
+    // d5's strategy faults.
+    let reply = client.post("/v1/debtors/d5/evaluate", &json!({}));
+    assert_eq!(reply.body["outcome"], "invalid-plan", "{:#}", reply.body);
     // d1 pays after its reminder.
     ok(
         client.post(
