@@ -306,6 +306,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(axum::middleware::from_fn(problem::problemize))
+        .merge(crate::dashboard::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

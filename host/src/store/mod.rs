@@ -39,6 +39,7 @@ pub mod payments;
 pub mod plugins;
 pub mod policies;
 pub mod segments;
+pub mod sessions;
 pub mod subscriptions;
 pub mod templates;
 pub mod tenants;
