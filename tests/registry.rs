@@ -542,3 +542,263 @@ fn a_shadow_strategy_is_recorded_not_carried_out_and_a_split_is_stable() {
     assert_eq!(arms.len(), 2, "{arms:?}");
     assert!(arms.values().all(|n| *n >= 4), "{arms:?}");
 }
+
+/// Sets a plugin's limits as `who`; the reply.
+fn set_limits(who: &Client, name: &str, limits: Value, headers: &[(&str, &str)]) -> Reply {
+    let body = serde_json::to_vec(&limits).unwrap();
+    who.request(
+        "PUT",
+        &format!("/v1/plugins/{name}/limits"),
+        Some(&body),
+        &[&[("Content-Type", "application/json")], headers].concat(),
+    )
+}
+
+#[test]
+fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dun.db");
+    let env = [
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ];
+    let mut server = Server::start_on_with(&db, &env);
+    let (admin, client) = server.tenant("acme");
+    let (other_admin, _) = server.tenant("other");
+    let operator = server.operator();
+    let as_acme = [("Dun-Tenant", "acme")];
+    for (name, guest) in [
+        ("house", "ladder"),
+        ("wild", "hostile"),
+        ("script", "scripted"),
+    ] {
+        assert_eq!(upload(&admin, name, "1.0.0", &component(guest)).status, 201);
+    }
+    assert_eq!(
+        upload(&other_admin, "theirs", "2.0.0", &component("ladder")).status,
+        201
+    );
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let run = |segment: Value| {
+        let reply = admin.put("/v1/segments/default", &segment);
+        assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body
+    };
+
+    // The host-wide limits: an operator's to read and change.
+    assert_eq!(admin.get("/v1/limits").status, 403);
+    let host = operator.get("/v1/limits");
+    assert_eq!(host.status, 200, "{host:#?}");
+    let host = host.body;
+    assert_eq!(
+        host["limits"],
+        json!({ "fuel": 50_000_000, "memory_bytes": 64 << 20, "deadline_ms": 250, "max_actions": 200 })
+    );
+    assert_eq!(host["ceilings"]["memory_bytes"], 1u64 << 30);
+    // Untouched, a plugin has the host's.
+    let house = client.get("/v1/plugins/house/limits").body;
+    assert_eq!(house["effective"], host["limits"], "{house:#}");
+    assert_eq!(house["own"], Value::Null);
+
+    // An admin only tightens: above the host-wide value is 403 naming the
+    // field, nonsense is 422, another tenant's plugin is not found.
+    let reply = set_limits(&admin, "house", json!({ "fuel": 50_000_001 }), &[]);
+    reply.assert_problem(403, Some("fuel"));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only tighten"),
+        "{:#}",
+        reply.body
+    );
+    set_limits(&admin, "house", json!({ "deadline_ms": 0 }), &[])
+        .assert_problem(422, Some("deadline_ms"));
+    set_limits(&admin, "house", json!({ "fuel": "lots" }), &[]).assert_problem(422, Some("fuel"));
+    assert_eq!(
+        set_limits(&client, "house", json!({ "fuel": 1000 }), &[]).status,
+        403
+    );
+    assert_eq!(
+        set_limits(&other_admin, "house", json!({ "fuel": 1000 }), &[]).status,
+        404
+    );
+    let tight = set_limits(&admin, "house", json!({ "fuel": 1000 }), &[]);
+    assert_eq!(tight.status, 200, "{tight:#?}");
+    assert_eq!(tight.body["effective"]["fuel"], 1000);
+    assert_eq!(tight.body["own"]["set_by_role"], "admin");
+    let listed = client.get("/v1/plugins").body;
+    for version in listed.as_array().unwrap() {
+        let fuel = if version["name"] == "house" {
+            1000
+        } else {
+            50_000_000
+        };
+        assert_eq!(version["limits"]["fuel"], fuel, "{version:#}");
+    }
+
+    // Each limit is enforced per call and faults with its kind.
+    let evaluation = run(json!({ "strategy": "house@1.0.0" }));
+    assert_eq!(evaluation["outcome"], "out-of-fuel", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains("(limit 1000)"),
+        "{evaluation:#}"
+    );
+    // The built-in ladder, the same code, runs under the host's limits.
+    assert_eq!(run(json!({ "strategy": "ladder" }))["outcome"], "ok");
+
+    set_limits(&admin, "wild", json!({ "memory_bytes": 4 << 20 }), &[]);
+    let evaluation = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "grow" } }));
+    assert_eq!(evaluation["outcome"], "memory-limit", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains(&(4 << 20).to_string()),
+        "{evaluation:#}"
+    );
+    set_limits(&admin, "wild", json!({ "deadline_ms": 1 }), &[]);
+    let evaluation = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "loop" } }));
+    assert_eq!(evaluation["outcome"], "deadline", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains("deadline of 1 ms"),
+        "{evaluation:#}"
+    );
+
+    let three = json!({ "strategy": "script@1.0.0", "config": { "actions": [
+        { "kind": "remind", "channel": "email", "tone": "gentle" },
+        { "kind": "remind", "channel": "email", "tone": "firm", "in_secs": 86400 },
+        { "kind": "remind", "channel": "email", "tone": "final", "in_secs": 172800 } ] } });
+    assert_eq!(run(three.clone())["outcome"], "ok");
+    set_limits(&admin, "script", json!({ "max_actions": 2 }), &[]);
+    let evaluation = run(three.clone());
+    assert_eq!(evaluation["outcome"], "plan-too-large", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains("the limit is 2"),
+        "{evaluation:#}"
+    );
+
+    // An operator may loosen past the host-wide value, up to what the
+    // runtime can honour.
+    let reply = set_limits(
+        &operator,
+        "wild",
+        json!({ "memory_bytes": (1u64 << 30) + 1 }),
+        &as_acme,
+    );
+    reply.assert_problem(422, Some("memory_bytes"));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("pooling allocator"),
+        "{:#}",
+        reply.body
+    );
+    let loose = set_limits(
+        &operator,
+        "house",
+        json!({ "deadline_ms": 1000, "fuel": 60_000_000 }),
+        &as_acme,
+    );
+    assert_eq!(loose.status, 200, "{loose:#?}");
+    assert_eq!(loose.body["effective"]["deadline_ms"], 1000);
+    assert_eq!(loose.body["effective"]["fuel"], 60_000_000);
+    assert_eq!(loose.body["own"]["set_by_role"], "operator");
+    assert_eq!(run(json!({ "strategy": "house@1.0.0" }))["outcome"], "ok");
+
+    // Host-wide limits: the ladder needs about 8,500 units of fuel here.
+    let body = serde_json::to_vec(&json!({ "fuel": 5_000, "deadline_ms": 99_999 })).unwrap();
+    let put = |body: &[u8]| {
+        operator.request(
+            "PUT",
+            "/v1/limits",
+            Some(body),
+            &[("Content-Type", "application/json")],
+        )
+    };
+    put(&body).assert_problem(422, Some("deadline_ms"));
+    let body = serde_json::to_vec(&json!({ "fuel": 5_000 })).unwrap();
+    assert_eq!(
+        admin
+            .request(
+                "PUT",
+                "/v1/limits",
+                Some(&body),
+                &[("Content-Type", "application/json")]
+            )
+            .status,
+        403
+    );
+    let changed = put(&body);
+    assert_eq!(changed.status, 200, "{changed:#?}");
+    assert_eq!(changed.body["limits"]["fuel"], 5_000);
+    assert_eq!(changed.body["configured"]["fuel"], 50_000_000);
+    let evaluation = run(json!({ "strategy": "ladder" }));
+    assert_eq!(evaluation["outcome"], "out-of-fuel", "{evaluation:#}");
+    // The operator-loosened plugin keeps its own.
+    assert_eq!(run(json!({ "strategy": "house@1.0.0" }))["outcome"], "ok");
+
+    // Every tenant's plugins: the operator's view only.
+    assert_eq!(admin.get("/v1/operator/plugins").status, 403);
+    let all = operator.get("/v1/operator/plugins");
+    assert_eq!(all.status, 200, "{all:#?}");
+    let seen: Vec<(String, String, String)> = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["tenant"].as_str().unwrap().to_owned(),
+                format!(
+                    "{}@{}",
+                    v["name"].as_str().unwrap(),
+                    v["version"].as_str().unwrap()
+                ),
+                v["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("acme", "house@1.0.0"),
+        ("acme", "script@1.0.0"),
+        ("acme", "wild@1.0.0"),
+        ("other", "theirs@2.0.0"),
+    ]
+    .iter()
+    .map(|(t, v)| (t.to_string(), v.to_string(), "validated".to_owned()))
+    .collect();
+    assert_eq!(seen, expected, "{:#}", all.body);
+    let theirs = &all.body[3];
+    assert_eq!(theirs["limits"]["fuel"], 5_000, "the host-wide limit now");
+
+    // Limits are kept across a restart.
+    server.kill();
+    let server = Server::start_on_with(&db, &env);
+    let operator = server.client(operator.key().unwrap());
+    let client = server.client(client.key().unwrap());
+    assert_eq!(operator.get("/v1/limits").body["limits"]["fuel"], 5_000);
+    let house = client.get("/v1/plugins/house/limits").body;
+    assert_eq!(house["effective"]["deadline_ms"], 1000, "{house:#}");
+    let evaluation = client.post("/v1/debtors/kunde/evaluate", &json!({})).body;
+    assert_eq!(evaluation["strategy"], "house@1.0.0");
+    assert_eq!(evaluation["outcome"], "ok", "{evaluation:#}");
+}
