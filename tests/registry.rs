@@ -802,3 +802,285 @@ fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loos
     assert_eq!(evaluation["strategy"], "house@1.0.0");
     assert_eq!(evaluation["outcome"], "ok", "{evaluation:#}");
 }
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "waited for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn evaluation_inputs_past_their_retention_are_dropped_and_cannot_be_replayed() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+        ("DUN_SWEEP_INTERVAL_SECS", "1"),
+        ("DUN_EVALUATION_INPUT_RETENTION_DAYS", "30"),
+    ]);
+    let (_, client) = server.tenant("acme");
+    let operator = server.operator();
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let evaluate = || {
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body["id"].as_str().unwrap().to_owned()
+    };
+    let old = evaluate();
+    // Within the retention: kept, and the sweep leaves it be.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kept = client.get(&format!("/v1/evaluations/{old}")).body;
+    assert!(kept["input"].is_object(), "{kept:#}");
+
+    // 31 days on, the next sweep drops it; a newer evaluation keeps its own.
+    let moved = operator.post("/v1/test-clock", &json!({ "advance_secs": 31 * 86_400 }));
+    assert_eq!(moved.status, 200, "{moved:#?}");
+    let new = evaluate();
+    wait_until("the sweep to drop the old input", || {
+        client.get(&format!("/v1/evaluations/{old}")).body["input_dropped_at"].is_string()
+    });
+    let dropped = client.get(&format!("/v1/evaluations/{old}")).body;
+    assert!(dropped.get("input").is_none(), "{dropped:#}");
+    assert_eq!(dropped["outcome"], "ok", "the evaluation itself stays");
+    let replay = client.post(
+        &format!("/v1/evaluations/{old}/replay?strategy=ladder"),
+        &json!({}),
+    );
+    replay.assert_problem(410, Some("input"));
+    assert!(
+        replay.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("evaluation_input_retention_days"),
+        "{:#}",
+        replay.body
+    );
+    assert!(client.get(&format!("/v1/evaluations/{new}")).body["input"].is_object());
+    let replay = client.post(
+        &format!("/v1/evaluations/{new}/replay?strategy=ladder"),
+        &json!({}),
+    );
+    assert_eq!(replay.status, 200, "{replay:#?}");
+    assert_eq!(replay.body["same"], true);
+}
+
+#[test]
+fn quarantine_counts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dun.db");
+    let env = [
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ];
+    let mut server = Server::start_on_with(&db, &env);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    assert_eq!(
+        upload(&admin, "wild", "1.0.0", &component("hostile")).status,
+        201
+    );
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "wild@1.0.0", "config": { "mode": "trap" } }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+    let evaluate = |client: &Client| {
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body
+    };
+    for _ in 0..3 {
+        assert_eq!(evaluate(&client)["outcome"], "trap");
+    }
+    // Three faults before the restart, two after: the fifth quarantines it.
+    server.kill();
+    let mut server = Server::start_on_with(&db, &env);
+    let client = server.client(client.key().unwrap());
+    assert_eq!(evaluate(&client)["outcome"], "trap");
+    let fallback = evaluate(&client);
+    assert_eq!(fallback["strategy"], "ladder", "{fallback:#}");
+    let wild = client.get("/v1/plugins/wild/versions/1.0.0").body;
+    assert_eq!(wild["status"], "quarantined", "{wild:#}");
+    assert!(
+        wild["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 faults in its last 5 evaluations"),
+        "{wild:#}"
+    );
+
+    // Released, it starts with a clean record, restart or not: four more
+    // faults do not quarantine it again.
+    let operator = server.client(operator.key().unwrap());
+    let released = operator.request(
+        "POST",
+        "/v1/plugins/wild/versions/1.0.0/release",
+        None,
+        &[("Dun-Tenant", "acme")],
+    );
+    assert_eq!(released.status, 200, "{released:#?}");
+    assert_eq!(evaluate(&client)["outcome"], "trap");
+    server.kill();
+    let server = Server::start_on_with(&db, &env);
+    let client = server.client(client.key().unwrap());
+    for _ in 0..3 {
+        let evaluation = evaluate(&client);
+        assert_eq!(evaluation["strategy"], "wild@1.0.0", "{evaluation:#}");
+        assert_eq!(evaluation["outcome"], "trap");
+    }
+    let fifth = evaluate(&client);
+    assert_eq!(fifth["strategy"], "ladder", "{fifth:#}");
+}
+
+#[test]
+fn the_arms_of_a_split_segment_are_compared_side_by_side() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "1"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "ladder", "split": { "strategy": "segmented", "percent": 50 } }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+
+    // 20 debtors, each owing one invoice of €100 issued in the period.
+    let mut arm_of = std::collections::BTreeMap::new();
+    for n in 1..=20 {
+        let id = format!("d-{n}");
+        let debtor = json!({ "external_id": id, "name": format!("Debtor {n}"),
+                             "email": format!("ap@{n}.example"), "time_zone": "Europe/Berlin" });
+        assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+        let invoice = json!({ "external_id": format!("{id}-1"), "debtor_id": id, "currency": "EUR",
+                              "amount": 100_00, "issued_on": "2026-04-01", "due_on": "2026-04-20" });
+        assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+        let evaluation = client.post(&format!("/v1/debtors/{id}/evaluate"), &json!({}));
+        assert_eq!(evaluation.status, 201, "{evaluation:#?}");
+        assert_eq!(evaluation.body["outcome"], "ok");
+        arm_of.insert(id, evaluation.body["strategy"].as_str().unwrap().to_owned());
+    }
+    let outbox = |id: &str| client.get(&format!("/v1/debtors/{id}/outbox")).body;
+    // Every debtor was reminded at once; the dispatcher sends them all.
+    let settled = |m: &Value| !matches!(m["status"].as_str(), Some("scheduled" | "sending"));
+    wait_until("the reminders to be sent", || {
+        arm_of.keys().all(|id| {
+            let messages = outbox(id);
+            let messages = messages.as_array().unwrap();
+            !messages.is_empty() && messages.iter().all(|m| m["status"] == "sent")
+        })
+    });
+    // Two days later the even-numbered debtors pay in full.
+    let moved = operator.post("/v1/test-clock", &json!({ "advance_secs": 2 * 86_400 }));
+    assert_eq!(moved.status, 200, "{moved:#?}");
+    for n in (2..=20).step_by(2) {
+        let id = format!("d-{n}");
+        let payment = json!({ "debtor_id": id, "currency": "EUR", "amount": 100_00, "received_on": "2026-05-06",
+                              "allocations": [{ "invoice_id": format!("{id}-1"), "amount": 100_00 }] });
+        let reply = client.post("/v1/payments", &payment);
+        assert_eq!(reply.status, 201, "{reply:#?}");
+    }
+    wait_until("the dispatcher to settle what is due", || {
+        arm_of
+            .keys()
+            .all(|id| outbox(id).as_array().unwrap().iter().all(|m| {
+                settled(m) || m["scheduled_at"].as_str() > Some("2026-05-06T10:00:00Z")
+            }))
+    });
+    let reply = client.get("/v1/segments/default/arms?from=2026-04-01&to=2026-05-06");
+    assert_eq!(reply.status, 200, "{reply:#?}");
+    let arms = reply.body;
+    assert_eq!(arms["segment"], "default");
+    let listed: Vec<(&str, &str, u64)> = arms["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["strategy"].as_str().unwrap(),
+                a["role"].as_str().unwrap(),
+                a["percent"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("ladder", "active", 50), ("segmented", "split", 50)]);
+    for arm in arms["arms"].as_array().unwrap() {
+        let strategy = arm["strategy"].as_str().unwrap();
+        let debtors: Vec<&String> = arm_of
+            .iter()
+            .filter(|(_, s)| s.as_str() == strategy)
+            .map(|(id, _)| id)
+            .collect();
+        assert!(debtors.len() >= 3, "{arm_of:?}");
+        let paid = debtors
+            .iter()
+            .filter(|id| id[2..].parse::<u32>().unwrap() % 2 == 0)
+            .count() as f64;
+        let sent = debtors
+            .iter()
+            .flat_map(|id| outbox(id).as_array().cloned().unwrap())
+            .filter(|m| m["status"] == "sent")
+            .count();
+        assert_eq!(arm["evaluations"], debtors.len(), "{arm:#}");
+        assert_eq!(arm["faults"], 0);
+        let eur = &arm["currencies"][0];
+        assert_eq!(eur["currency"], "EUR", "{arm:#}");
+        let hundredths = |x: f64| (x * 100.0).round() / 100.0;
+        assert_eq!(
+            eur["collection_rate"].as_f64(),
+            Some(hundredths(paid * 100.0 / debtors.len() as f64)),
+            "{arm:#}"
+        );
+        assert_eq!(eur["reminders_sent"], sent, "{arm:#}");
+        assert_eq!(eur["collected"], paid as i64 * 100_00);
+        // Each paid invoice had been reminded of: all of it was collected
+        // after a reminder, two days after it.
+        assert_eq!(eur["collected_after_reminder"], paid as i64 * 100_00);
+        assert_eq!(
+            eur["messages_per_1000_collected"].as_f64(),
+            Some(hundredths(sent as f64 * 1000.0 / (paid * 100.0))),
+            "{arm:#}"
+        );
+        assert_eq!(
+            eur["average_days_to_pay_after_first_reminder"].as_f64(),
+            Some(2.0),
+            "{arm:#}"
+        );
+        // The same figures as the KPI report filtered on that arm.
+        let kpis = client
+            .get(&format!(
+                "/v1/kpis?from=2026-04-01&to=2026-05-06&segment=default&plugin_version={strategy}"
+            ))
+            .body;
+        let report = &kpis["currencies"][0];
+        assert_eq!(eur["collection_rate"], report["collection_rate"]);
+        assert_eq!(
+            eur["average_days_to_pay_after_first_reminder"],
+            report["messages"]["average_days_to_pay_after_first_reminder"]
+        );
+    }
+    // An unknown segment, a bad period.
+    assert_eq!(client.get("/v1/segments/nope/arms").status, 404);
+    client
+        .get("/v1/segments/default/arms?from=2026-05-06&to=2026-04-01")
+        .assert_problem(400, Some("from"));
+}
