@@ -678,6 +678,17 @@ fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loos
             .contains("deadline of 1 ms"),
         "{evaluation:#}"
     );
+    // Faults under a plugin's own limits count towards quarantine like any:
+    // after the memory fault and three past the deadline, the fifth
+    // quarantines it and the segment falls back to what it ran before.
+    for _ in 0..2 {
+        let evaluation = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "loop" } }));
+        assert_eq!(evaluation["outcome"], "deadline", "{evaluation:#}");
+    }
+    let fallback = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "loop" } }));
+    assert_eq!(fallback["strategy"], "ladder", "{fallback:#}");
+    let wild = client.get("/v1/plugins/wild/versions/1.0.0").body;
+    assert_eq!(wild["status"], "quarantined", "{wild:#}");
 
     let three = json!({ "strategy": "script@1.0.0", "config": { "actions": [
         { "kind": "remind", "channel": "email", "tone": "gentle" },
@@ -778,13 +789,13 @@ fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loos
         })
         .collect();
     let expected: Vec<(String, String, String)> = [
-        ("acme", "house@1.0.0"),
-        ("acme", "script@1.0.0"),
-        ("acme", "wild@1.0.0"),
-        ("other", "theirs@2.0.0"),
+        ("acme", "house@1.0.0", "validated"),
+        ("acme", "script@1.0.0", "validated"),
+        ("acme", "wild@1.0.0", "quarantined"),
+        ("other", "theirs@2.0.0", "validated"),
     ]
     .iter()
-    .map(|(t, v)| (t.to_string(), v.to_string(), "validated".to_owned()))
+    .map(|(t, v, s)| (t.to_string(), v.to_string(), s.to_string()))
     .collect();
     assert_eq!(seen, expected, "{:#}", all.body);
     let theirs = &all.body[3];
@@ -1000,11 +1011,13 @@ fn the_arms_of_a_split_segment_are_compared_side_by_side() {
         assert_eq!(reply.status, 201, "{reply:#?}");
     }
     wait_until("the dispatcher to settle what is due", || {
-        arm_of
-            .keys()
-            .all(|id| outbox(id).as_array().unwrap().iter().all(|m| {
-                settled(m) || m["scheduled_at"].as_str() > Some("2026-05-06T10:00:00Z")
-            }))
+        arm_of.keys().all(|id| {
+            outbox(id)
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| settled(m) || m["scheduled_at"].as_str() > Some("2026-05-06T10:00:00Z"))
+        })
     });
     let reply = client.get("/v1/segments/default/arms?from=2026-04-01&to=2026-05-06");
     assert_eq!(reply.status, 200, "{reply:#?}");
@@ -1022,7 +1035,10 @@ fn the_arms_of_a_split_segment_are_compared_side_by_side() {
             )
         })
         .collect();
-    assert_eq!(listed, [("ladder", "active", 50), ("segmented", "split", 50)]);
+    assert_eq!(
+        listed,
+        [("ladder", "active", 50), ("segmented", "split", 50)]
+    );
     for arm in arms["arms"].as_array().unwrap() {
         let strategy = arm["strategy"].as_str().unwrap();
         let debtors: Vec<&String> = arm_of
