@@ -185,6 +185,14 @@ mod tests {
             .unwrap();
         assert_eq!(config.database, PathBuf::from("other.db"));
         assert!(toml::from_str::<Config>("colour = 1").is_err());
+        let limited: Config = toml::from_str(
+            "evaluation_input_retention_days = 30\n[limits]\nfuel = 1_000_000\nmax_actions = 20",
+        )
+        .unwrap();
+        assert_eq!(limited.evaluation_input_retention_days, 30);
+        assert_eq!(limited.limits.fuel, Some(1_000_000));
+        assert_eq!(limited.limits.deadline_ms, None);
+        assert!(toml::from_str::<Config>("[limits]\nfuel_units = 1").is_err());
         assert!(
             config
                 .apply_env(|name| (name == "DUN_LISTEN").then(|| "nowhere".to_owned()))

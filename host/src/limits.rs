@@ -230,9 +230,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(check_admin(&tighter, &host), Ok(()));
-        let effective = effective(&host, &tighter, false);
-        assert_eq!((effective.fuel, effective.plan.max_actions), (1_000, 3));
-        assert_eq!(effective.deadline_ms, host.deadline_ms);
+        let tightened = effective(&host, &tighter, false);
+        assert_eq!((tightened.fuel, tightened.plan.max_actions), (1_000, 3));
+        assert_eq!(tightened.deadline_ms, host.deadline_ms);
 
         let looser = LimitValues {
             deadline_ms: Some(host.deadline_ms + 1),
