@@ -1100,3 +1100,130 @@ fn the_arms_of_a_split_segment_are_compared_side_by_side() {
         .get("/v1/segments/default/arms?from=2026-05-06&to=2026-04-01")
         .assert_problem(400, Some("from"));
 }
+
+/// Runs `dun plugin ARGS` against `server` with `key`: (status, stdout, stderr).
+fn cli(server: &Server, key: &str, args: &[&str]) -> (i32, String, String) {
+    let out = support::dun()
+        .arg("plugin")
+        .args(args)
+        .env("DUN_URL", &server.base)
+        .env("DUN_API_KEY", key)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_lifecycle_through_the_dun_cli() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    let (admin_key, operator_key) = (admin.key().unwrap(), operator.key().unwrap());
+    let file = format!("{PLUGIN_DIR}/ladder.wasm");
+
+    let (status, out, err) = cli(
+        &server,
+        admin_key,
+        &["push", &file, "--name", "house", "--version", "1.0.0"],
+    );
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.starts_with("uploaded house@1.0.0"), "{out}");
+    let (status, out, err) = cli(&server, admin_key, &["list"]);
+    assert_eq!(status, 0, "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["version"], "1.0.0");
+    assert_eq!(listed[0]["limits"]["fuel"], 50_000_000);
+
+    // Limits: an admin tightens, not loosens; an operator loosens.
+    let (status, out, err) = cli(
+        &server,
+        admin_key,
+        &["limits", "house", "--fuel", "1000000"],
+    );
+    assert_eq!(status, 0, "{err}");
+    let limits: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(limits["effective"]["fuel"], 1_000_000);
+    let (status, _, err) = cli(
+        &server,
+        admin_key,
+        &["limits", "house", "--deadline-ms", "300"],
+    );
+    assert_eq!(status, 1);
+    assert!(err.contains("only tighten"), "{err}");
+    let (status, out, err) = cli(
+        &server,
+        operator_key,
+        &[
+            "limits",
+            "house",
+            "--deadline-ms",
+            "300",
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert_eq!(status, 0, "{err}");
+    let limits: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(limits["effective"]["deadline_ms"], 300);
+    assert_eq!(limits["own"]["fuel"], Value::Null, "replaced as a whole");
+
+    // Activate (a segment names it), decide, replay, look at the arms,
+    // roll back; release refuses a version not in quarantine.
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "house@1.0.0" }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let evaluation = client.post("/v1/debtors/kunde/evaluate", &json!({})).body;
+    assert_eq!(evaluation["strategy"], "house@1.0.0", "{evaluation:#}");
+    let id = evaluation["id"].as_str().unwrap();
+    let (status, out, err) = cli(
+        &server,
+        client.key().unwrap(),
+        &["replay", id, "--strategy", "ladder"],
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(
+        out.starts_with("house@1.0.0 -> ladder: the same plan"),
+        "{out}"
+    );
+    let (status, out, err) = cli(
+        &server,
+        client.key().unwrap(),
+        &["arms", "default", "--from", "2026-05-01"],
+    );
+    assert_eq!(status, 0, "{err}");
+    let arms: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(arms["arms"][0]["strategy"], "house@1.0.0");
+    assert_eq!(arms["arms"][0]["evaluations"], 1);
+    let (status, out, err) = cli(&server, admin_key, &["rollback", "default"]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["strategy"],
+        "ladder"
+    );
+    let (status, _, err) = cli(
+        &server,
+        operator_key,
+        &["release", "house", "1.0.0", "--tenant", "acme"],
+    );
+    assert_eq!(status, 1);
+    assert!(
+        err.contains("(409)") && err.contains("not quarantined"),
+        "{err}"
+    );
+}
