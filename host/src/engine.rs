@@ -2,8 +2,9 @@
 //! action through the guardrails, recording the whole as an evaluation.
 //!
 //! The strategy is the one of the debtor's segment (the first whose rule
-//! matches; see [`crate::segments`]), with the segment's config, under the
-//! runtime's default limits and the tenant's guardrail policy. The
+//! matches; see [`crate::segments`]), with the segment's config, under its
+//! limits ([`Engine::limits_for`]: a tenant plugin's own over the host-wide
+//! ones, see [`crate::limits`]) and the tenant's guardrail policy. The
 //! scheduler (`review_due`, run by `dun serve`) and `POST
 //! /v1/debtors/{id}/evaluate` both come here; the dispatcher carries the
 //! kept reminders out.
