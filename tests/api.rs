@@ -20,7 +20,7 @@ use support::{Client, Reply, Server};
 // ---------------------------------------------------------------------------
 
 /// Every route the server answers (besides `/openapi.json` itself).
-const ROUTES: [(&str, &str); 77] = [
+const ROUTES: [(&str, &str); 83] = [
     ("POST", "/v1/debtors"),
     ("GET", "/v1/debtors"),
     ("GET", "/v1/debtors/{id}"),
@@ -82,6 +82,12 @@ const ROUTES: [(&str, &str); 77] = [
     ("POST", "/v1/segments/{id}/rollback"),
     ("GET", "/v1/segments/{id}/shadow-report"),
     ("POST", "/v1/evaluations/{id}/replay"),
+    ("GET", "/v1/plugins/{name}/limits"),
+    ("PUT", "/v1/plugins/{name}/limits"),
+    ("GET", "/v1/limits"),
+    ("PUT", "/v1/limits"),
+    ("GET", "/v1/operator/plugins"),
+    ("GET", "/v1/segments/{id}/arms"),
     ("GET", "/v1/messaging"),
     ("PUT", "/v1/messaging"),
     ("POST", "/v1/subscriptions"),
@@ -1918,6 +1924,9 @@ fn route_of(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("/v1/plugins/") {
         // /v1/plugins/{name}/versions[/{version}[/retire]]
         let parts: Vec<&str> = rest.split('/').collect();
+        if parts.get(1) == Some(&"limits") {
+            return "/v1/plugins/{name}/limits".to_owned();
+        }
         let mut named = vec!["{name}", "versions", "{version}"];
         named.extend(parts.get(3).copied());
         return format!("/v1/plugins/{}", named[..parts.len()].join("/"));
@@ -2239,6 +2248,9 @@ fn tenants_never_see_or_change_each_others_data() {
         attempt("read A's segment's shadow report", "GET /v1/segments/a-seg/shadow-report", None, NotFound),
         attempt("release A's plugin version", "POST /v1/plugins/a-plug/versions/1.0.0/release", None, NotFound).by_admin(),
         attempt("replay A's evaluation", &format!("POST /v1/evaluations/{a_evl}/replay?strategy=ladder"), None, NotFound),
+        attempt("read A's plugin's limits", "GET /v1/plugins/a-plug/limits", None, NotFound),
+        attempt("set A's plugin's limits", "PUT /v1/plugins/a-plug/limits", Some(json!({ "fuel": 1000 })), NotFound).by_admin(),
+        attempt("compare A's segment's arms", "GET /v1/segments/a-seg/arms", None, NotFound),
         attempt("list keys", "GET /v1/keys", None, NothingOfA).by_admin(),
         attempt("revoke A's admin key", &format!("DELETE /v1/keys/{}", a_keys[0]), None, NotFound).by_admin(),
         attempt("revoke A's client key", &format!("DELETE /v1/keys/{}", a_keys[1]), None, NotFound).by_admin(),
@@ -2373,6 +2385,9 @@ fn tenants_never_see_or_change_each_others_data() {
             path.starts_with("/v1/")
                 && !path.starts_with("/v1/tenants")
                 && !path.starts_with("/v1/test-clock")
+                // Operator-only, across tenants (tested in tests/registry.rs).
+                && !path.starts_with("/v1/limits")
+                && !path.starts_with("/v1/operator/")
         })
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();

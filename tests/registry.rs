@@ -542,3 +542,688 @@ fn a_shadow_strategy_is_recorded_not_carried_out_and_a_split_is_stable() {
     assert_eq!(arms.len(), 2, "{arms:?}");
     assert!(arms.values().all(|n| *n >= 4), "{arms:?}");
 }
+
+/// Sets a plugin's limits as `who`; the reply.
+fn set_limits(who: &Client, name: &str, limits: Value, headers: &[(&str, &str)]) -> Reply {
+    let body = serde_json::to_vec(&limits).unwrap();
+    who.request(
+        "PUT",
+        &format!("/v1/plugins/{name}/limits"),
+        Some(&body),
+        &[&[("Content-Type", "application/json")], headers].concat(),
+    )
+}
+
+#[test]
+fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dun.db");
+    let env = [
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ];
+    let mut server = Server::start_on_with(&db, &env);
+    let (admin, client) = server.tenant("acme");
+    let (other_admin, _) = server.tenant("other");
+    let operator = server.operator();
+    let as_acme = [("Dun-Tenant", "acme")];
+    for (name, guest) in [
+        ("house", "ladder"),
+        ("wild", "hostile"),
+        ("script", "scripted"),
+    ] {
+        assert_eq!(upload(&admin, name, "1.0.0", &component(guest)).status, 201);
+    }
+    assert_eq!(
+        upload(&other_admin, "theirs", "2.0.0", &component("ladder")).status,
+        201
+    );
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let run = |segment: Value| {
+        let reply = admin.put("/v1/segments/default", &segment);
+        assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body
+    };
+
+    // The host-wide limits: an operator's to read and change.
+    assert_eq!(admin.get("/v1/limits").status, 403);
+    let host = operator.get("/v1/limits");
+    assert_eq!(host.status, 200, "{host:#?}");
+    let host = host.body;
+    assert_eq!(
+        host["limits"],
+        json!({ "fuel": 50_000_000, "memory_bytes": 64 << 20, "deadline_ms": 250, "max_actions": 200 })
+    );
+    assert_eq!(host["ceilings"]["memory_bytes"], 1u64 << 30);
+    // Untouched, a plugin has the host's.
+    let house = client.get("/v1/plugins/house/limits").body;
+    assert_eq!(house["effective"], host["limits"], "{house:#}");
+    assert_eq!(house["own"], Value::Null);
+
+    // An admin only tightens: above the host-wide value is 403 naming the
+    // field, nonsense is 422, another tenant's plugin is not found.
+    let reply = set_limits(&admin, "house", json!({ "fuel": 50_000_001 }), &[]);
+    reply.assert_problem(403, Some("fuel"));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only tighten"),
+        "{:#}",
+        reply.body
+    );
+    set_limits(&admin, "house", json!({ "deadline_ms": 0 }), &[])
+        .assert_problem(422, Some("deadline_ms"));
+    set_limits(&admin, "house", json!({ "fuel": "lots" }), &[]).assert_problem(422, Some("fuel"));
+    assert_eq!(
+        set_limits(&client, "house", json!({ "fuel": 1000 }), &[]).status,
+        403
+    );
+    assert_eq!(
+        set_limits(&other_admin, "house", json!({ "fuel": 1000 }), &[]).status,
+        404
+    );
+    let tight = set_limits(&admin, "house", json!({ "fuel": 1000 }), &[]);
+    assert_eq!(tight.status, 200, "{tight:#?}");
+    assert_eq!(tight.body["effective"]["fuel"], 1000);
+    assert_eq!(tight.body["own"]["set_by_role"], "admin");
+    let listed = client.get("/v1/plugins").body;
+    for version in listed.as_array().unwrap() {
+        let fuel = if version["name"] == "house" {
+            1000
+        } else {
+            50_000_000
+        };
+        assert_eq!(version["limits"]["fuel"], fuel, "{version:#}");
+    }
+
+    // Each limit is enforced per call and faults with its kind.
+    let evaluation = run(json!({ "strategy": "house@1.0.0" }));
+    assert_eq!(evaluation["outcome"], "out-of-fuel", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains("(limit 1000)"),
+        "{evaluation:#}"
+    );
+    // The built-in ladder, the same code, runs under the host's limits.
+    assert_eq!(run(json!({ "strategy": "ladder" }))["outcome"], "ok");
+
+    set_limits(&admin, "wild", json!({ "memory_bytes": 4 << 20 }), &[]);
+    let evaluation = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "grow" } }));
+    assert_eq!(evaluation["outcome"], "memory-limit", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains(&(4 << 20).to_string()),
+        "{evaluation:#}"
+    );
+    set_limits(&admin, "wild", json!({ "deadline_ms": 1 }), &[]);
+    let evaluation = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "loop" } }));
+    assert_eq!(evaluation["outcome"], "deadline", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains("deadline of 1 ms"),
+        "{evaluation:#}"
+    );
+    // Faults under a plugin's own limits count towards quarantine like any:
+    // after the memory fault and three past the deadline, the fifth
+    // quarantines it and the segment falls back to what it ran before.
+    for _ in 0..2 {
+        let evaluation = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "loop" } }));
+        assert_eq!(evaluation["outcome"], "deadline", "{evaluation:#}");
+    }
+    let fallback = run(json!({ "strategy": "wild@1.0.0", "config": { "mode": "loop" } }));
+    assert_eq!(fallback["strategy"], "ladder", "{fallback:#}");
+    let wild = client.get("/v1/plugins/wild/versions/1.0.0").body;
+    assert_eq!(wild["status"], "quarantined", "{wild:#}");
+
+    let three = json!({ "strategy": "script@1.0.0", "config": { "actions": [
+        { "kind": "remind", "channel": "email", "tone": "gentle" },
+        { "kind": "remind", "channel": "email", "tone": "firm", "in_secs": 86400 },
+        { "kind": "remind", "channel": "email", "tone": "final", "in_secs": 172800 } ] } });
+    assert_eq!(run(three.clone())["outcome"], "ok");
+    set_limits(&admin, "script", json!({ "max_actions": 2 }), &[]);
+    let evaluation = run(three.clone());
+    assert_eq!(evaluation["outcome"], "plan-too-large", "{evaluation:#}");
+    assert!(
+        evaluation["error"]
+            .as_str()
+            .unwrap()
+            .contains("the limit is 2"),
+        "{evaluation:#}"
+    );
+
+    // An operator may loosen past the host-wide value, up to what the
+    // runtime can honour.
+    let reply = set_limits(
+        &operator,
+        "wild",
+        json!({ "memory_bytes": (1u64 << 30) + 1 }),
+        &as_acme,
+    );
+    reply.assert_problem(422, Some("memory_bytes"));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("pooling allocator"),
+        "{:#}",
+        reply.body
+    );
+    let loose = set_limits(
+        &operator,
+        "house",
+        json!({ "deadline_ms": 1000, "fuel": 60_000_000 }),
+        &as_acme,
+    );
+    assert_eq!(loose.status, 200, "{loose:#?}");
+    assert_eq!(loose.body["effective"]["deadline_ms"], 1000);
+    assert_eq!(loose.body["effective"]["fuel"], 60_000_000);
+    assert_eq!(loose.body["own"]["set_by_role"], "operator");
+    assert_eq!(run(json!({ "strategy": "house@1.0.0" }))["outcome"], "ok");
+
+    // Host-wide limits: the ladder needs about 8,500 units of fuel here.
+    let body = serde_json::to_vec(&json!({ "fuel": 5_000, "deadline_ms": 99_999 })).unwrap();
+    let put = |body: &[u8]| {
+        operator.request(
+            "PUT",
+            "/v1/limits",
+            Some(body),
+            &[("Content-Type", "application/json")],
+        )
+    };
+    put(&body).assert_problem(422, Some("deadline_ms"));
+    let body = serde_json::to_vec(&json!({ "fuel": 5_000 })).unwrap();
+    assert_eq!(
+        admin
+            .request(
+                "PUT",
+                "/v1/limits",
+                Some(&body),
+                &[("Content-Type", "application/json")]
+            )
+            .status,
+        403
+    );
+    let changed = put(&body);
+    assert_eq!(changed.status, 200, "{changed:#?}");
+    assert_eq!(changed.body["limits"]["fuel"], 5_000);
+    assert_eq!(changed.body["configured"]["fuel"], 50_000_000);
+    let evaluation = run(json!({ "strategy": "ladder" }));
+    assert_eq!(evaluation["outcome"], "out-of-fuel", "{evaluation:#}");
+    // The operator-loosened plugin keeps its own.
+    assert_eq!(run(json!({ "strategy": "house@1.0.0" }))["outcome"], "ok");
+
+    // Every tenant's plugins: the operator's view only.
+    assert_eq!(admin.get("/v1/operator/plugins").status, 403);
+    let all = operator.get("/v1/operator/plugins");
+    assert_eq!(all.status, 200, "{all:#?}");
+    let seen: Vec<(String, String, String)> = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["tenant"].as_str().unwrap().to_owned(),
+                format!(
+                    "{}@{}",
+                    v["name"].as_str().unwrap(),
+                    v["version"].as_str().unwrap()
+                ),
+                v["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("acme", "house@1.0.0", "validated"),
+        ("acme", "script@1.0.0", "validated"),
+        ("acme", "wild@1.0.0", "quarantined"),
+        ("other", "theirs@2.0.0", "validated"),
+    ]
+    .iter()
+    .map(|(t, v, s)| (t.to_string(), v.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(seen, expected, "{:#}", all.body);
+    let theirs = &all.body[3];
+    assert_eq!(theirs["limits"]["fuel"], 5_000, "the host-wide limit now");
+
+    // Limits are kept across a restart.
+    server.kill();
+    let server = Server::start_on_with(&db, &env);
+    let operator = server.client(operator.key().unwrap());
+    let client = server.client(client.key().unwrap());
+    assert_eq!(operator.get("/v1/limits").body["limits"]["fuel"], 5_000);
+    let house = client.get("/v1/plugins/house/limits").body;
+    assert_eq!(house["effective"]["deadline_ms"], 1000, "{house:#}");
+    let evaluation = client.post("/v1/debtors/kunde/evaluate", &json!({})).body;
+    assert_eq!(evaluation["strategy"], "house@1.0.0");
+    assert_eq!(evaluation["outcome"], "ok", "{evaluation:#}");
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "waited for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn evaluation_inputs_past_their_retention_are_dropped_and_cannot_be_replayed() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+        ("DUN_SWEEP_INTERVAL_SECS", "1"),
+        ("DUN_EVALUATION_INPUT_RETENTION_DAYS", "30"),
+    ]);
+    let (_, client) = server.tenant("acme");
+    let operator = server.operator();
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let evaluate = || {
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body["id"].as_str().unwrap().to_owned()
+    };
+    let old = evaluate();
+    // Within the retention: kept, and the sweep leaves it be.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kept = client.get(&format!("/v1/evaluations/{old}")).body;
+    assert!(kept["input"].is_object(), "{kept:#}");
+
+    // 31 days on, the next sweep drops it; a newer evaluation keeps its own.
+    let moved = operator.post("/v1/test-clock", &json!({ "advance_secs": 31 * 86_400 }));
+    assert_eq!(moved.status, 200, "{moved:#?}");
+    let new = evaluate();
+    wait_until("the sweep to drop the old input", || {
+        client.get(&format!("/v1/evaluations/{old}")).body["input_dropped_at"].is_string()
+    });
+    let dropped = client.get(&format!("/v1/evaluations/{old}")).body;
+    assert!(dropped.get("input").is_none(), "{dropped:#}");
+    assert_eq!(dropped["outcome"], "ok", "the evaluation itself stays");
+    let replay = client.post(
+        &format!("/v1/evaluations/{old}/replay?strategy=ladder"),
+        &json!({}),
+    );
+    replay.assert_problem(410, Some("input"));
+    assert!(
+        replay.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("evaluation_input_retention_days"),
+        "{:#}",
+        replay.body
+    );
+    assert!(client.get(&format!("/v1/evaluations/{new}")).body["input"].is_object());
+    let replay = client.post(
+        &format!("/v1/evaluations/{new}/replay?strategy=ladder"),
+        &json!({}),
+    );
+    assert_eq!(replay.status, 200, "{replay:#?}");
+    assert_eq!(replay.body["same"], true);
+}
+
+#[test]
+fn quarantine_counts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dun.db");
+    let env = [
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ];
+    let mut server = Server::start_on_with(&db, &env);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    assert_eq!(
+        upload(&admin, "wild", "1.0.0", &component("hostile")).status,
+        201
+    );
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "wild@1.0.0", "config": { "mode": "trap" } }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+    let evaluate = |client: &Client| {
+        let reply = client.post("/v1/debtors/kunde/evaluate", &json!({}));
+        assert_eq!(reply.status, 201, "{reply:#?}");
+        reply.body
+    };
+    for _ in 0..3 {
+        assert_eq!(evaluate(&client)["outcome"], "trap");
+    }
+    // Three faults before the restart, two after: the fifth quarantines it.
+    server.kill();
+    let mut server = Server::start_on_with(&db, &env);
+    let client = server.client(client.key().unwrap());
+    assert_eq!(evaluate(&client)["outcome"], "trap");
+    let fallback = evaluate(&client);
+    assert_eq!(fallback["strategy"], "ladder", "{fallback:#}");
+    let wild = client.get("/v1/plugins/wild/versions/1.0.0").body;
+    assert_eq!(wild["status"], "quarantined", "{wild:#}");
+    assert!(
+        wild["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 faults in its last 5 evaluations"),
+        "{wild:#}"
+    );
+
+    // Released, it starts with a clean record, restart or not: four more
+    // faults do not quarantine it again.
+    let operator = server.client(operator.key().unwrap());
+    let released = operator.request(
+        "POST",
+        "/v1/plugins/wild/versions/1.0.0/release",
+        None,
+        &[("Dun-Tenant", "acme")],
+    );
+    assert_eq!(released.status, 200, "{released:#?}");
+    assert_eq!(evaluate(&client)["outcome"], "trap");
+    server.kill();
+    let server = Server::start_on_with(&db, &env);
+    let client = server.client(client.key().unwrap());
+    for _ in 0..3 {
+        let evaluation = evaluate(&client);
+        assert_eq!(evaluation["strategy"], "wild@1.0.0", "{evaluation:#}");
+        assert_eq!(evaluation["outcome"], "trap");
+    }
+    let fifth = evaluate(&client);
+    assert_eq!(fifth["strategy"], "ladder", "{fifth:#}");
+}
+
+#[test]
+fn the_arms_of_a_split_segment_are_compared_side_by_side() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "1"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "ladder", "split": { "strategy": "segmented", "percent": 50 } }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+
+    // 20 debtors, each owing one invoice of €100 issued in the period.
+    let mut arm_of = std::collections::BTreeMap::new();
+    for n in 1..=20 {
+        let id = format!("d-{n}");
+        let debtor = json!({ "external_id": id, "name": format!("Debtor {n}"),
+                             "email": format!("ap@{n}.example"), "time_zone": "Europe/Berlin" });
+        assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+        let invoice = json!({ "external_id": format!("{id}-1"), "debtor_id": id, "currency": "EUR",
+                              "amount": 100_00, "issued_on": "2026-04-01", "due_on": "2026-04-20" });
+        assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+        let evaluation = client.post(&format!("/v1/debtors/{id}/evaluate"), &json!({}));
+        assert_eq!(evaluation.status, 201, "{evaluation:#?}");
+        assert_eq!(evaluation.body["outcome"], "ok");
+        arm_of.insert(id, evaluation.body["strategy"].as_str().unwrap().to_owned());
+    }
+    let outbox = |id: &str| client.get(&format!("/v1/debtors/{id}/outbox")).body;
+    // Every debtor was reminded at once; the dispatcher sends them all.
+    let settled = |m: &Value| !matches!(m["status"].as_str(), Some("scheduled" | "sending"));
+    wait_until("the reminders to be sent", || {
+        arm_of.keys().all(|id| {
+            let messages = outbox(id);
+            let messages = messages.as_array().unwrap();
+            !messages.is_empty() && messages.iter().all(|m| m["status"] == "sent")
+        })
+    });
+    // Two days later the even-numbered debtors pay in full.
+    let moved = operator.post("/v1/test-clock", &json!({ "advance_secs": 2 * 86_400 }));
+    assert_eq!(moved.status, 200, "{moved:#?}");
+    for n in (2..=20).step_by(2) {
+        let id = format!("d-{n}");
+        let payment = json!({ "debtor_id": id, "currency": "EUR", "amount": 100_00, "received_on": "2026-05-06",
+                              "allocations": [{ "invoice_id": format!("{id}-1"), "amount": 100_00 }] });
+        let reply = client.post("/v1/payments", &payment);
+        assert_eq!(reply.status, 201, "{reply:#?}");
+    }
+    wait_until("the dispatcher to settle what is due", || {
+        arm_of.keys().all(|id| {
+            outbox(id)
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| settled(m) || m["scheduled_at"].as_str() > Some("2026-05-06T10:00:00Z"))
+        })
+    });
+    let reply = client.get("/v1/segments/default/arms?from=2026-04-01&to=2026-05-06");
+    assert_eq!(reply.status, 200, "{reply:#?}");
+    let arms = reply.body;
+    assert_eq!(arms["segment"], "default");
+    let listed: Vec<(&str, &str, u64)> = arms["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["strategy"].as_str().unwrap(),
+                a["role"].as_str().unwrap(),
+                a["percent"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("ladder", "active", 50), ("segmented", "split", 50)]
+    );
+    for arm in arms["arms"].as_array().unwrap() {
+        let strategy = arm["strategy"].as_str().unwrap();
+        let debtors: Vec<&String> = arm_of
+            .iter()
+            .filter(|(_, s)| s.as_str() == strategy)
+            .map(|(id, _)| id)
+            .collect();
+        assert!(debtors.len() >= 3, "{arm_of:?}");
+        let paid = debtors
+            .iter()
+            .filter(|id| id[2..].parse::<u32>().unwrap() % 2 == 0)
+            .count() as f64;
+        let sent = debtors
+            .iter()
+            .flat_map(|id| outbox(id).as_array().cloned().unwrap())
+            .filter(|m| m["status"] == "sent")
+            .count();
+        assert_eq!(arm["evaluations"], debtors.len(), "{arm:#}");
+        assert_eq!(arm["faults"], 0);
+        let eur = &arm["currencies"][0];
+        assert_eq!(eur["currency"], "EUR", "{arm:#}");
+        let hundredths = |x: f64| (x * 100.0).round() / 100.0;
+        assert_eq!(
+            eur["collection_rate"].as_f64(),
+            Some(hundredths(paid * 100.0 / debtors.len() as f64)),
+            "{arm:#}"
+        );
+        assert_eq!(eur["reminders_sent"], sent, "{arm:#}");
+        assert_eq!(eur["collected"], paid as i64 * 100_00);
+        // Each paid invoice had been reminded of: all of it was collected
+        // after a reminder, two days after it.
+        assert_eq!(eur["collected_after_reminder"], paid as i64 * 100_00);
+        assert_eq!(
+            eur["messages_per_1000_collected"].as_f64(),
+            Some(hundredths(sent as f64 * 1000.0 / (paid * 100.0))),
+            "{arm:#}"
+        );
+        assert_eq!(
+            eur["average_days_to_pay_after_first_reminder"].as_f64(),
+            Some(2.0),
+            "{arm:#}"
+        );
+        // The same figures as the KPI report filtered on that arm.
+        let kpis = client
+            .get(&format!(
+                "/v1/kpis?from=2026-04-01&to=2026-05-06&segment=default&plugin_version={strategy}"
+            ))
+            .body;
+        let report = &kpis["currencies"][0];
+        assert_eq!(eur["collection_rate"], report["collection_rate"]);
+        assert_eq!(
+            eur["average_days_to_pay_after_first_reminder"],
+            report["messages"]["average_days_to_pay_after_first_reminder"]
+        );
+    }
+    // An unknown segment, a bad period.
+    assert_eq!(client.get("/v1/segments/nope/arms").status, 404);
+    client
+        .get("/v1/segments/default/arms?from=2026-05-06&to=2026-04-01")
+        .assert_problem(400, Some("from"));
+}
+
+/// Runs `dun plugin ARGS` against `server` with `key`: (status, stdout, stderr).
+fn cli(server: &Server, key: &str, args: &[&str]) -> (i32, String, String) {
+    let out = support::dun()
+        .arg("plugin")
+        .args(args)
+        .env("DUN_URL", &server.base)
+        .env("DUN_API_KEY", key)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_lifecycle_through_the_dun_cli() {
+    let server = Server::start_with_env(&[
+        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+    ]);
+    let (admin, client) = server.tenant("acme");
+    let operator = server.operator();
+    let (admin_key, operator_key) = (admin.key().unwrap(), operator.key().unwrap());
+    let file = format!("{PLUGIN_DIR}/ladder.wasm");
+
+    let (status, out, err) = cli(
+        &server,
+        admin_key,
+        &["push", &file, "--name", "house", "--version", "1.0.0"],
+    );
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.starts_with("uploaded house@1.0.0"), "{out}");
+    let (status, out, err) = cli(&server, admin_key, &["list"]);
+    assert_eq!(status, 0, "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["version"], "1.0.0");
+    assert_eq!(listed[0]["limits"]["fuel"], 50_000_000);
+
+    // Limits: an admin tightens, not loosens; an operator loosens.
+    let (status, out, err) = cli(
+        &server,
+        admin_key,
+        &["limits", "house", "--fuel", "1000000"],
+    );
+    assert_eq!(status, 0, "{err}");
+    let limits: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(limits["effective"]["fuel"], 1_000_000);
+    let (status, _, err) = cli(
+        &server,
+        admin_key,
+        &["limits", "house", "--deadline-ms", "300"],
+    );
+    assert_eq!(status, 1);
+    assert!(err.contains("only tighten"), "{err}");
+    let (status, out, err) = cli(
+        &server,
+        operator_key,
+        &[
+            "limits",
+            "house",
+            "--deadline-ms",
+            "300",
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert_eq!(status, 0, "{err}");
+    let limits: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(limits["effective"]["deadline_ms"], 300);
+    assert_eq!(limits["own"]["fuel"], Value::Null, "replaced as a whole");
+
+    // Activate (a segment names it), decide, replay, look at the arms,
+    // roll back; release refuses a version not in quarantine.
+    let reply = admin.put(
+        "/v1/segments/default",
+        &json!({ "strategy": "house@1.0.0" }),
+    );
+    assert!(matches!(reply.status, 200 | 201), "{reply:#?}");
+    let debtor =
+        json!({ "external_id": "kunde", "name": "Kunde GmbH", "email": "ap@kunde.example" });
+    assert_eq!(client.post("/v1/debtors", &debtor).status, 201);
+    let invoice = json!({ "external_id": "K-1", "debtor_id": "kunde", "currency": "EUR",
+                          "amount": 100_00, "issued_on": "2026-03-01", "due_on": "2026-04-24" });
+    assert_eq!(client.post("/v1/invoices", &invoice).status, 201);
+    let evaluation = client.post("/v1/debtors/kunde/evaluate", &json!({})).body;
+    assert_eq!(evaluation["strategy"], "house@1.0.0", "{evaluation:#}");
+    let id = evaluation["id"].as_str().unwrap();
+    let (status, out, err) = cli(
+        &server,
+        client.key().unwrap(),
+        &["replay", id, "--strategy", "ladder"],
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(
+        out.starts_with("house@1.0.0 -> ladder: the same plan"),
+        "{out}"
+    );
+    let (status, out, err) = cli(
+        &server,
+        client.key().unwrap(),
+        &["arms", "default", "--from", "2026-05-01"],
+    );
+    assert_eq!(status, 0, "{err}");
+    let arms: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(arms["arms"][0]["strategy"], "house@1.0.0");
+    assert_eq!(arms["arms"][0]["evaluations"], 1);
+    let (status, out, err) = cli(&server, admin_key, &["rollback", "default"]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["strategy"],
+        "ladder"
+    );
+    let (status, _, err) = cli(
+        &server,
+        operator_key,
+        &["release", "house", "1.0.0", "--tenant", "acme"],
+    );
+    assert_eq!(status, 1);
+    assert!(
+        err.contains("(409)") && err.contains("not quarantined"),
+        "{err}"
+    );
+}

@@ -265,6 +265,58 @@ enum PluginCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// List the tenant's plugins (or NAME's versions) on a running dun:
+    /// status, where each is active, its limits.
+    List {
+        name: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show a plugin's limits on a running dun, or set them (every version
+    /// of NAME) with any of --fuel, --memory-bytes, --deadline-ms,
+    /// --max-actions: an admin key may only tighten; an operator key (with
+    /// --tenant) may loosen. --clear removes the plugin's own.
+    Limits {
+        name: String,
+        #[arg(long)]
+        fuel: Option<u64>,
+        #[arg(long)]
+        memory_bytes: Option<u64>,
+        #[arg(long)]
+        deadline_ms: Option<u64>,
+        #[arg(long)]
+        max_actions: Option<u64>,
+        #[arg(long, conflicts_with_all = ["fuel", "memory_bytes", "deadline_ms", "max_actions"])]
+        clear: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Release a quarantined version (an operator key, with --tenant).
+    Release {
+        name: String,
+        version: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Put back what segment SEGMENT ran before its last change.
+    Rollback {
+        segment: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// The KPIs of each arm of segment SEGMENT (its strategy and its A/B
+    /// split's) side by side.
+    Arms {
+        segment: String,
+        /// The period's first day (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// The period's last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Run golden tests: each *.json under TESTS holds a case (or a script
     /// of steps) and the plan expected. Prints fuel and time per test and a
     /// diff for each failure; exit status 1 when any fails.
@@ -287,6 +339,9 @@ struct ServerArgs {
     /// An API key of the tenant (an admin key to upload).
     #[arg(long, env = "DUN_API_KEY", hide_env_values = true)]
     key: String,
+    /// With an operator key: the tenant to act in (`Dun-Tenant`).
+    #[arg(long, env = "DUN_TENANT")]
+    tenant: Option<String>,
 }
 
 #[derive(Args)]
@@ -498,6 +553,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             strategy,
             server,
         }) => replay(&evaluation, version, strategy, &server),
+        Command::Plugin(PluginCommand::List { name, server }) => {
+            let path = match name {
+                Some(name) => format!("/v1/plugins/{name}/versions"),
+                None => "/v1/plugins".to_owned(),
+            };
+            show(&server, "GET", &path, None)
+        }
+        Command::Plugin(PluginCommand::Limits {
+            name,
+            fuel,
+            memory_bytes,
+            deadline_ms,
+            max_actions,
+            clear,
+            server,
+        }) => {
+            let values = crate::limits::LimitValues {
+                fuel,
+                memory_bytes,
+                deadline_ms,
+                max_actions,
+            };
+            let path = format!("/v1/plugins/{name}/limits");
+            if clear || values != Default::default() {
+                show(&server, "PUT", &path, Some(serde_json::to_vec(&values)?))
+            } else {
+                show(&server, "GET", &path, None)
+            }
+        }
+        Command::Plugin(PluginCommand::Release {
+            name,
+            version,
+            server,
+        }) => show(
+            &server,
+            "POST",
+            &format!("/v1/plugins/{name}/versions/{version}/release"),
+            Some(b"{}".to_vec()),
+        ),
+        Command::Plugin(PluginCommand::Rollback { segment, server }) => show(
+            &server,
+            "POST",
+            &format!("/v1/segments/{segment}/rollback"),
+            Some(b"{}".to_vec()),
+        ),
+        Command::Plugin(PluginCommand::Arms {
+            segment,
+            from,
+            to,
+            server,
+        }) => {
+            let query: Vec<String> = [("from", from), ("to", to)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+                .collect();
+            let mut path = format!("/v1/segments/{segment}/arms");
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            show(&server, "GET", &path, None)
+        }
         Command::Plugin(PluginCommand::Test {
             plugin,
             tests,
@@ -543,28 +659,70 @@ fn kpis(args: &KpisArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A request to a running dun: (status, JSON body).
+/// A POST to a running dun: (status, JSON body).
 fn call(
     server: &ServerArgs,
     path: &str,
     content_type: &str,
     body: Vec<u8>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
+    request(server, "POST", path, Some((content_type, body)))
+}
+
+/// A request to a running dun: (status, JSON body).
+fn request(
+    server: &ServerArgs,
+    method: &str,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let url = format!("{}{path}", server.server.trim_end_matches('/'));
-    let mut response = agent
-        .post(&url)
-        .header("Authorization", &format!("Bearer {}", server.key))
-        .header("Content-Type", content_type)
-        .send(&body[..])
-        .with_context(|| format!("POST {url}"))?;
+    let built = ureq::http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("Authorization", format!("Bearer {}", server.key));
+    let built = match &server.tenant {
+        Some(tenant) => built.header("Dun-Tenant", tenant),
+        None => built,
+    };
+    let mut response = match body {
+        Some((content_type, body)) => agent.run(
+            built
+                .header("Content-Type", content_type)
+                .body(body)
+                .with_context(|| format!("{method} {url}"))?,
+        ),
+        None => agent.run(built.body(()).with_context(|| format!("{method} {url}"))?),
+    }
+    .with_context(|| format!("{method} {url}"))?;
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     Ok((status, json))
+}
+
+/// Makes a request and prints the answer as JSON; a refusal's detail on
+/// stderr with status 1.
+fn show(
+    server: &ServerArgs,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> anyhow::Result<ExitCode> {
+    let (status, body) = request(server, method, path, body.map(|b| ("application/json", b)))?;
+    if (200..300).contains(&status) {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "refused ({status}): {}",
+        body["detail"].as_str().unwrap_or(&body.to_string())
+    );
+    Ok(ExitCode::from(1))
 }
 
 fn push(file: &Path, name: &str, version: &str, server: &ServerArgs) -> anyhow::Result<ExitCode> {

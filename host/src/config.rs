@@ -13,6 +13,15 @@
 //! cache_dir = "dun-cache"       # DUN_CACHE_DIR: compiled strategies, so a restart does not recompile
 //! test_clock = "2026-05-01T09:00:00Z"  # DUN_TEST_CLOCK: start a movable clock here
 //! strategies_dir = "/srv/dun/strategies" # DUN_STRATEGIES_DIR: NAME.wasm = strategy NAME
+//! evaluation_input_retention_days = 90  # DUN_EVALUATION_INPUT_RETENTION_DAYS; 0: keep forever
+//!
+//! # Per-evaluation limits (defaults shown); an operator can change them at
+//! # run time (PUT /v1/limits), a plugin can have its own (see crate::limits).
+//! [limits]
+//! fuel = 50_000_000
+//! memory_bytes = 67_108_864
+//! deadline_ms = 250
+//! max_actions = 200
 //!
 //! # Senders: a channel with nothing here is written to outbox_dir.
 //! [senders.email]               # SMTP (lettre)
@@ -60,6 +69,11 @@ pub struct Config {
     /// A folder of operator-deployed strategies: `NAME.wasm` is offered to
     /// segments as strategy `NAME`, beside the built-ins.
     pub strategies_dir: Option<PathBuf>,
+    /// Days an evaluation's input (its case) is kept for replay; the
+    /// sweep drops older ones. 0 keeps them forever.
+    pub evaluation_input_retention_days: u32,
+    /// Host-wide per-evaluation limits, over the runtime's defaults.
+    pub limits: crate::limits::LimitValues,
     /// How messages leave, per channel.
     pub senders: crate::senders::SendersConfig,
 }
@@ -77,6 +91,8 @@ impl Default for Config {
             cache_dir: PathBuf::from("dun-cache"),
             test_clock: None,
             strategies_dir: None,
+            evaluation_input_retention_days: 90,
+            limits: Default::default(),
             senders: Default::default(),
         }
     }
@@ -139,6 +155,11 @@ impl Config {
                     .with_context(|| format!("DUN_TEST_CLOCK={v:?} is not an RFC 3339 instant"))?,
             );
         }
+        if let Some(v) = var("DUN_EVALUATION_INPUT_RETENTION_DAYS") {
+            self.evaluation_input_retention_days = v
+                .parse()
+                .with_context(|| format!("DUN_EVALUATION_INPUT_RETENTION_DAYS={v:?}"))?;
+        }
         if let Some(v) = var("DUN_PLAN_GRACE_DAYS") {
             self.plan_grace_days = v
                 .parse()
@@ -164,6 +185,14 @@ mod tests {
             .unwrap();
         assert_eq!(config.database, PathBuf::from("other.db"));
         assert!(toml::from_str::<Config>("colour = 1").is_err());
+        let limited: Config = toml::from_str(
+            "evaluation_input_retention_days = 30\n[limits]\nfuel = 1_000_000\nmax_actions = 20",
+        )
+        .unwrap();
+        assert_eq!(limited.evaluation_input_retention_days, 30);
+        assert_eq!(limited.limits.fuel, Some(1_000_000));
+        assert_eq!(limited.limits.deadline_ms, None);
+        assert!(toml::from_str::<Config>("[limits]\nfuel_units = 1").is_err());
         assert!(
             config
                 .apply_env(|name| (name == "DUN_LISTEN").then(|| "nowhere".to_owned()))

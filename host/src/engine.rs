@@ -2,8 +2,9 @@
 //! action through the guardrails, recording the whole as an evaluation.
 //!
 //! The strategy is the one of the debtor's segment (the first whose rule
-//! matches; see [`crate::segments`]), with the segment's config, under the
-//! runtime's default limits and the tenant's guardrail policy. The
+//! matches; see [`crate::segments`]), with the segment's config, under its
+//! limits ([`Engine::limits_for`]: a tenant plugin's own over the host-wide
+//! ones, see [`crate::limits`]) and the tenant's guardrail policy. The
 //! scheduler (`review_due`, run by `dun serve`) and `POST
 //! /v1/debtors/{id}/evaluate` both come here; the dispatcher carries the
 //! kept reminders out.
@@ -42,7 +43,13 @@ pub struct Engine {
     strategies: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Where operator-deployed strategies live (`NAME.wasm`), if anywhere.
     strategies_dir: Option<std::path::PathBuf>,
-    limits: Limits,
+    /// The configured limits (`[limits]`, else the runtime's defaults)
+    /// and the host-wide ones in force (an operator's over those).
+    configured: Limits,
+    limits: std::sync::RwLock<Limits>,
+    /// Tenant plugins' own limits (`tenant/name`), read once then kept
+    /// (`set_plugin_limits` replaces them); `None`: the host-wide ones.
+    own_limits: Mutex<HashMap<String, Option<crate::store::limits::Stored>>>,
     stats: EngineStats,
     /// Tenant strategy versions (`tenant/name@version`) in quarantine.
     quarantined: Mutex<std::collections::HashSet<String>>,
@@ -176,7 +183,9 @@ impl Engine {
             runtime: Runtime::new(config)?,
             strategies: Mutex::default(),
             strategies_dir: None,
-            limits,
+            configured: limits,
+            limits: std::sync::RwLock::new(limits),
+            own_limits: Mutex::default(),
             stats: EngineStats::default(),
             quarantined: Mutex::default(),
             health: Mutex::default(),
@@ -199,9 +208,75 @@ impl Engine {
         &self.runtime
     }
 
-    /// The host's per-evaluation limits.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    /// The host-wide per-evaluation limits in force.
+    pub fn limits(&self) -> Limits {
+        *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The configured limits, under what an operator set at run time.
+    pub fn configured_limits(&self) -> Limits {
+        self.configured
+    }
+
+    /// An operator's host-wide limits (over the configured ones) take
+    /// effect from the next evaluation.
+    pub fn set_host_limits(&self, values: &crate::limits::LimitValues) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) =
+            crate::limits::apply(&self.configured, values, None);
+    }
+
+    /// A tenant plugin's own limits were set (or removed): they take effect
+    /// from the next evaluation of any of its versions.
+    pub fn set_plugin_limits(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        own: Option<crate::store::limits::Stored>,
+    ) {
+        self.own_limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("{tenant_id}/{name}"), own);
+    }
+
+    /// The limits `strategy` runs under for `tenant_id`: a tenant plugin's
+    /// own over the host-wide ones (see [`crate::limits::effective`]); the
+    /// host-wide ones for built-in and deployed strategies.
+    pub fn limits_for(&self, store: &Store, tenant_id: i64, strategy: &str) -> Limits {
+        let host = self.limits();
+        let Some((name, _)) = strategy.split_once('@') else {
+            return host;
+        };
+        let key = format!("{tenant_id}/{name}");
+        let known = self
+            .own_limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let own = match known {
+            Some(own) => own,
+            None => {
+                let plugin = name.to_owned();
+                let own = store
+                    .read_blocking(move |conn| {
+                        crate::store::limits::plugin(conn, tenant_id, &plugin)
+                    })
+                    .unwrap_or_else(|error| {
+                        tracing::error!(%error, strategy, "reading a plugin's limits");
+                        None
+                    });
+                self.own_limits
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, own.clone());
+                own
+            }
+        };
+        match own {
+            Some(own) => crate::limits::effective(&host, &own.values, own.by_operator()),
+            None => host,
+        }
     }
 
     /// The strategy a segment of `tenant_id` names: a built-in or deployed
@@ -244,7 +319,9 @@ impl Engine {
         let plugin = self.runtime.load(&bytes).map_err(|e| e.to_string())?;
         let (info, _) = self
             .runtime
-            .describe(&plugin, &self.limits)
+            // Under the configured limits: what a strategy says about
+            // itself does not change with the limits of its decisions.
+            .describe(&plugin, &self.configured)
             .map_err(|e| format!("{name}: describe() failed: {e}"))?;
         let loaded = Arc::new(Loaded { plugin, info });
         if status == "quarantined" {
@@ -319,14 +396,43 @@ impl Engine {
     /// Counts an evaluation of a tenant's strategy version; quarantines it
     /// when its faults cross the threshold. Returns the reason when this
     /// evaluation did.
-    fn watch(&self, tenant_id: i64, strategy: &str, at: DateTime<Utc>, ok: bool) -> Option<String> {
+    ///
+    /// The window starts from the recorded evaluations the first time a
+    /// version is seen (after a restart, or a release), so counts survive
+    /// a restart.
+    fn watch(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        strategy: &str,
+        at: DateTime<Utc>,
+        ok: bool,
+    ) -> Option<String> {
         if !strategy.contains('@') {
             return None;
         }
         let key = format!("{tenant_id}/{strategy}");
+        let known = self
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key);
+        let recorded = if known {
+            Vec::new()
+        } else {
+            let (name, since) = (strategy.to_owned(), at - QUARANTINE_WINDOW);
+            store
+                .read_blocking(move |conn| {
+                    crate::store::plugins::recent_outcomes(conn, tenant_id, &name, since, 1000)
+                })
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, strategy, "reading recent outcomes");
+                    Vec::new()
+                })
+        };
         let (faults, total) = {
             let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-            let recent = health.entry(key.clone()).or_default();
+            let recent = health.entry(key.clone()).or_insert_with(|| recorded.into());
             recent.push_back((at, ok));
             while recent
                 .front()
@@ -390,7 +496,9 @@ impl Engine {
         .map_err(|e| e.to_string())?;
         let (info, _) = self
             .runtime
-            .describe(&plugin, &self.limits)
+            // Under the configured limits: what a strategy says about
+            // itself does not change with the limits of its decisions.
+            .describe(&plugin, &self.configured)
             .map_err(|e| format!("{name}: describe() failed: {e}"))?;
         let loaded = Arc::new(Loaded { plugin, info });
         self.strategies
@@ -545,7 +653,8 @@ impl Engine {
         };
         let strategy = &loaded.plugin;
         let started = std::time::Instant::now();
-        let decided = self.runtime.decide(strategy, &case, &self.limits);
+        let limits = self.limits_for(store, tenant_id, &strategy_name);
+        let decided = self.runtime.decide(strategy, &case, &limits);
         let mut new = NewEvaluation {
             at: now,
             debtor_version,
@@ -594,7 +703,8 @@ impl Engine {
             .record(&new.outcome, new.fuel_used, new.duration_us);
         self.stats
             .observe_strategy(tenant_id, &strategy_name, &new, &kinds);
-        if let Some(reason) = self.watch(tenant_id, &strategy_name, now, new.outcome == "ok") {
+        if let Some(reason) = self.watch(store, tenant_id, &strategy_name, now, new.outcome == "ok")
+        {
             self.quarantine(store, tenant_id, &strategy_name, &debtor.id, &reason, now)?;
         }
         Ok(new)
@@ -621,7 +731,11 @@ impl Engine {
                 run.outcome = "unavailable".into();
                 run.error = Some(error);
             }
-            Ok(loaded) => match self.runtime.decide(&loaded.plugin, case, &self.limits) {
+            Ok(loaded) => match self.runtime.decide(
+                &loaded.plugin,
+                case,
+                &self.limits_for(store, tenant_id, strategy),
+            ) {
                 Ok(decision) => {
                     run.fuel_used = Some(decision.fuel_used);
                     run.duration_us = decision.duration.as_micros() as u64;

@@ -14,6 +14,7 @@ pub mod guardrails;
 pub mod import;
 pub mod kit;
 pub mod kpi;
+pub mod limits;
 pub mod money;
 pub mod plan;
 pub mod registry;

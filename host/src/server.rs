@@ -46,13 +46,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("dun-http")
         .build()?;
+    let mut runtime_config = crate::runtime::RuntimeConfig {
+        cache_dir: Some(config.cache_dir.clone()),
+        ..Default::default()
+    };
+    crate::limits::check_operator(&config.limits, &crate::limits::ceilings(&runtime_config))
+        .map_err(|refusal| anyhow::anyhow!("[limits]: {refusal}"))?;
+    runtime_config.limits = crate::limits::apply(&runtime_config.limits, &config.limits, None);
     let engine = Arc::new(
-        crate::engine::Engine::new(crate::runtime::RuntimeConfig {
-            cache_dir: Some(config.cache_dir.clone()),
-            ..Default::default()
-        })?
-        .with_strategies_dir(config.strategies_dir.clone()),
+        crate::engine::Engine::new(runtime_config)?
+            .with_strategies_dir(config.strategies_dir.clone()),
     );
+    // What an operator set at run time, over the configured limits.
+    if let Some(host) = store.read_blocking(crate::store::limits::host)? {
+        engine.set_host_limits(&host.values);
+    }
     let mut state = AppState::new(store.clone(), engine.clone(), clock.clone());
     state.test_clock = test_clock;
     let sweeper = store.clone();
@@ -177,7 +185,14 @@ async fn dispatch(
     }
 }
 
-/// Closes broken promises and defaulted plans, forgets old idempotency keys.
+/// Evaluation inputs the sweep drops per transaction.
+const INPUT_DROP_BATCH: usize = 1_000;
+/// Batches per sweep pass: a backlog (the retention shortened, say) is
+/// worked off over several passes, never in one long write.
+const INPUT_DROP_BATCHES: usize = 20;
+
+/// Closes broken promises and defaulted plans, forgets old idempotency
+/// keys, drops evaluation inputs past their retention.
 async fn sweep(store: Store, clock: Arc<dyn Clock>, config: Config) {
     let mut every = tokio::time::interval(Duration::from_secs(config.sweep_interval_secs.max(1)));
     loop {
@@ -197,6 +212,32 @@ async fn sweep(store: Store, clock: Arc<dyn Clock>, config: Config) {
             }
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "sweep failed"),
+        }
+        let days = config.evaluation_input_retention_days;
+        if days == 0 {
+            continue;
+        }
+        let before = now - chrono::Duration::days(i64::from(days));
+        for _ in 0..INPUT_DROP_BATCHES {
+            let dropped = store
+                .write(move |conn| {
+                    crate::store::evaluations::drop_inputs(conn, before, INPUT_DROP_BATCH, now)
+                })
+                .await;
+            match dropped {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(dropped = n, days, "evaluation inputs past retention");
+                    }
+                    if n < INPUT_DROP_BATCH {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "dropping evaluation inputs failed");
+                    break;
+                }
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ mod debtors;
 pub mod extract;
 mod invoices;
 mod kpis;
+mod limits;
 mod messaging;
 pub mod metrics;
 mod ops;
@@ -241,6 +242,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(arrangements::escalations))
         .routes(routes!(reports::aging))
         .routes(routes!(kpis::kpis))
+        .routes(routes!(kpis::arms))
         .routes(routes!(policy::get, policy::put))
         .routes(routes!(segments::list))
         .routes(routes!(segments::get, segments::put, segments::delete))
@@ -256,6 +258,9 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             templates::delete_named
         ))
         .routes(routes!(plugins::list))
+        .routes(routes!(plugins::list_all))
+        .routes(routes!(limits::get_host, limits::put_host))
+        .routes(routes!(limits::get_plugin, limits::put_plugin))
         .routes(routes!(plugins::versions))
         .routes(routes!(plugins::version))
         .routes(routes!(plugins::retire))

@@ -88,18 +88,22 @@ pub async fn upload(
             "send the component as application/wasm",
         ));
     }
-    let engine = app.engine.clone();
+    let (engine, store) = (app.engine.clone(), app.store.clone());
     let bytes = body.clone();
+    // Checked under the limits its evaluations will run under.
+    let reference = format!("{name}@{version}");
+    let tenant = scope.id;
     let checked = tokio::task::spawn_blocking(move || {
-        registry::validate(engine.runtime(), &bytes, engine.limits())
+        let limits = engine.limits_for(&store, tenant, &reference);
+        registry::validate(engine.runtime(), &bytes, &limits)
     })
     .await
     .map_err(|e| Problem::from(StoreError::Internal(e.to_string())))?;
     let validated = checked.map_err(refusal)?;
     let sha256 = hex::encode(Sha256::digest(&body));
-    let tenant = scope.id;
     let uploaded_by = scope.key_id.clone();
     let now = app.clock.now();
+    let host = app.engine.limits();
     let stored = app
         .store
         .write(move |conn| {
@@ -119,10 +123,10 @@ pub async fn upload(
                 },
                 now,
             )?;
-            Ok((
-                added,
-                plugins::get(conn, tenant, &name, &version.to_string())?,
-            ))
+            let mut stored = [plugins::get(conn, tenant, &name, &version.to_string())?];
+            plugins::with_limits(conn, tenant, &mut stored, &host)?;
+            let [stored] = stored;
+            Ok((added, stored))
         })
         .await?;
     let status = match stored.0 {
@@ -155,7 +159,8 @@ fn refusal(rejected: registry::Rejected) -> Problem {
     problem
 }
 
-/// Every version of every plugin of the tenant, newest first per plugin.
+/// Every version of every plugin of the tenant, newest first per plugin,
+/// each with its status, where it is active and its effective limits.
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
     responses((status = 200, body = Vec<plugins::Version>)))]
 pub async fn list(
@@ -163,8 +168,27 @@ pub async fn list(
     scope: TenantScope,
     _: NoQuery,
 ) -> Result<Response, Problem> {
-    app.read(move |conn| plugins::list(conn, scope.id, None))
-        .await
+    let host = app.engine.limits();
+    app.read(move |conn| {
+        let mut versions = plugins::list(conn, scope.id, None)?;
+        plugins::with_limits(conn, scope.id, &mut versions, &host)?;
+        Ok(versions)
+    })
+    .await
+}
+
+/// Every tenant's plugin versions (operator only): the tenant, status,
+/// where each is active and its effective limits. Admins see only their
+/// own tenant's, through `GET /v1/plugins`.
+#[utoipa::path(get, path = "/v1/operator/plugins", tag = "plugins",
+    responses((status = 200, body = Vec<plugins::TenantVersion>), (status = 403, body = Problem)))]
+pub async fn list_all(
+    State(app): State<AppState>,
+    _: super::extract::Operator,
+    _: NoQuery,
+) -> Result<Response, Problem> {
+    let host = app.engine.limits();
+    app.read(move |conn| plugins::list_all(conn, &host)).await
 }
 
 /// The versions of one plugin, newest first; `404` when there are none.
@@ -178,11 +202,13 @@ pub async fn versions(
     Path(name): Path<String>,
 ) -> Result<Response, Problem> {
     check_name(&name)?;
+    let host = app.engine.limits();
     app.read(move |conn| {
-        let found = plugins::list(conn, scope.id, Some(&name))?;
+        let mut found = plugins::list(conn, scope.id, Some(&name))?;
         if found.is_empty() {
             return Err(StoreError::not_found("plugin", name));
         }
+        plugins::with_limits(conn, scope.id, &mut found, &host)?;
         Ok(found)
     })
     .await
@@ -198,8 +224,14 @@ pub async fn version(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     check_name(&name)?;
-    app.read(move |conn| plugins::get(conn, scope.id, &name, &version))
-        .await
+    let host = app.engine.limits();
+    app.read(move |conn| {
+        let mut found = [plugins::get(conn, scope.id, &name, &version)?];
+        plugins::with_limits(conn, scope.id, &mut found, &host)?;
+        let [found] = found;
+        Ok(found)
+    })
+    .await
 }
 
 /// Retires a version (admin): no segment can be given it any more.
@@ -361,6 +393,18 @@ pub async fn replay(
             ));
         }
     };
+    if let Some(dropped) = evaluation.input_dropped_at {
+        return Err(Problem::field(
+            StatusCode::GONE,
+            "input-dropped",
+            "input",
+            format!(
+                "{} was decided on {}; its input was dropped on {dropped} after the retention period \
+                 (evaluation_input_retention_days), so it can no longer be replayed",
+                evaluation.id, evaluation.at
+            ),
+        ));
+    }
     let input = evaluation
         .input
         .clone()
@@ -373,11 +417,8 @@ pub async fn replay(
         let loaded = engine
             .strategy_for(&store, tenant, &chosen)
             .map_err(|e| StoreError::invalid("strategy", e))?;
-        Ok::<_, StoreError>(
-            engine
-                .runtime()
-                .decide(&loaded.plugin, &case, engine.limits()),
-        )
+        let limits = engine.limits_for(&store, tenant, &chosen);
+        Ok::<_, StoreError>(engine.runtime().decide(&loaded.plugin, &case, &limits))
     })
     .await
     .map_err(|e| Problem::from(StoreError::Internal(e.to_string())))??;

@@ -94,10 +94,15 @@ pub struct Evaluation {
     /// Faults in a row, this one included (0 after a good evaluation).
     pub failures: u32,
     pub created_at: DateTime<Utc>,
-    /// The case it decided on; only in `GET /v1/evaluations/{id}`.
+    /// The case it decided on; only in `GET /v1/evaluations/{id}`, and
+    /// only until the retention period drops it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub input: Option<serde_json::Value>,
+    /// When the sweep dropped the input (`evaluation_input_retention_days`
+    /// after the decision); it can no longer be replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_dropped_at: Option<DateTime<Utc>>,
 }
 
 /// The debtor's version (see migration 0007), read with the case.
@@ -301,6 +306,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
         failures: r.get(16)?,
         segment: r.get(17)?,
         input: None,
+        input_dropped_at: None,
     })
 }
 
@@ -308,11 +314,15 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Evaluation> {
 pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<Evaluation> {
     let found = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS}, e.input, e.input_deflated FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
+            "SELECT {COLUMNS}, e.input, e.input_deflated, e.input_dropped_at FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
              WHERE e.tenant_id = ?1 AND e.public_id = ?2"
         ))?
         .query_row(params![tenant_id, id], |r| {
             let mut evaluation = from_row(r)?;
+            evaluation.input_dropped_at = r.get(20)?;
+            if evaluation.input_dropped_at.is_some() {
+                return Ok(evaluation);
+            }
             let deflated: Option<Vec<u8>> = r.get(19)?;
             evaluation.input = Some(match deflated {
                 Some(bytes) => inflate_input(&bytes)?,
@@ -322,6 +332,24 @@ pub fn get(conn: &Connection, tenant_id: i64, id: &str) -> Result<Evaluation> {
         })
         .optional()?;
     found.ok_or_else(|| StoreError::not_found("evaluation", id))
+}
+
+/// Drops the inputs of up to `batch` evaluations decided before `before`,
+/// oldest first (the evaluations stay, without their case). Returns how
+/// many; the sweep calls it until fewer than `batch` are left.
+pub fn drop_inputs(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    batch: usize,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE evaluations SET input = '', input_deflated = NULL, input_dropped_at = ?3
+             WHERE id IN (SELECT id FROM evaluations WHERE input_dropped_at IS NULL AND at < ?1
+                          ORDER BY at LIMIT ?2)",
+        )?
+        .execute(params![before, batch as i64, now])?)
 }
 
 /// A debtor's evaluations, newest first (without their inputs).

@@ -349,6 +349,25 @@ fn outreach(
     })
 }
 
+/// Evaluations decided in the query's period within its segment and
+/// strategy filters: how many, and how many of them faulted.
+pub fn evaluations(conn: &Connection, tenant_id: i64, query: &Query) -> Result<(u64, u64)> {
+    let from = query.from.and_time(chrono::NaiveTime::MIN).and_utc();
+    let until = (query.to + chrono::Days::new(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*), COALESCE(SUM(e.outcome <> 'ok'), 0) FROM evaluations e
+             WHERE e.tenant_id = ?1 AND e.at >= ?4 AND e.at < ?5 AND {}",
+            evaluation_filter(2)
+        ))?
+        .query_row(
+            params![tenant_id, query.segment, query.plugin_version, from, until],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

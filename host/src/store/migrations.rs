@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("plugins", include_str!("migrations/0010_plugins.sql")),
     (
+        "limits_and_retention",
+        include_str!("migrations/0011_limits_and_retention.sql"),
+    ),
+    (
         "dashboard sessions",
         include_str!("migrations/0013_dashboard_sessions.sql"),
     ),

@@ -32,6 +32,7 @@ pub mod idempotency;
 mod ids;
 pub mod invoices;
 pub mod kpis;
+pub mod limits;
 pub mod messaging;
 mod migrations;
 pub mod outbox;

@@ -38,6 +38,19 @@ pub struct Version {
     /// The API key that uploaded it.
     pub uploaded_by: String,
     pub uploaded_at: DateTime<Utc>,
+    /// The limits its evaluations run under: the plugin's own over the
+    /// host-wide ones (`GET /v1/plugins/{name}/limits`). In listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::limits::LimitSet>,
+}
+
+/// A version in the operator's view of every tenant.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TenantVersion {
+    /// The tenant's id.
+    pub tenant: String,
+    #[serde(flatten)]
+    pub version: Version,
 }
 
 /// What a new version brings.
@@ -146,6 +159,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
         checks: from_json(&r.get::<_, String>(8)?)?,
         uploaded_by: r.get(9)?,
         uploaded_at: r.get(10)?,
+        limits: None,
     })
 }
 
@@ -176,6 +190,54 @@ pub fn list(conn: &Connection, tenant_id: i64, name: Option<&str>) -> Result<Vec
         )?;
     }
     Ok(versions)
+}
+
+/// Fills in each version's effective limits, given the host-wide ones.
+pub fn with_limits(
+    conn: &Connection,
+    tenant_id: i64,
+    versions: &mut [Version],
+    host: &crate::runtime::Limits,
+) -> Result<()> {
+    let mut known: std::collections::HashMap<String, crate::limits::LimitSet> = Default::default();
+    for version in versions {
+        let limits = match known.get(&version.name) {
+            Some(limits) => *limits,
+            None => {
+                let own = super::limits::plugin(conn, tenant_id, &version.name)?;
+                let limits = crate::limits::LimitSet::of(&match own {
+                    Some(own) => crate::limits::effective(host, &own.values, own.by_operator()),
+                    None => *host,
+                });
+                known.insert(version.name.clone(), limits);
+                limits
+            }
+        };
+        version.limits = Some(limits);
+    }
+    Ok(())
+}
+
+/// Every tenant's versions, by tenant, plugin and newest version first,
+/// with where each is active and its limits: the operator's view.
+pub fn list_all(conn: &Connection, host: &crate::runtime::Limits) -> Result<Vec<TenantVersion>> {
+    let tenants: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT DISTINCT t.id, t.slug FROM tenants t JOIN plugin_versions v ON v.tenant_id = t.id
+             ORDER BY t.slug",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut all = Vec::new();
+    for (row, tenant) in tenants {
+        let mut versions = list(conn, row, None)?;
+        with_limits(conn, row, &mut versions, host)?;
+        all.extend(versions.into_iter().map(|version| TenantVersion {
+            tenant: tenant.clone(),
+            version,
+        }));
+    }
+    Ok(all)
 }
 
 pub fn get(conn: &Connection, tenant_id: i64, name: &str, version: &str) -> Result<Version> {
@@ -237,7 +299,8 @@ pub fn quarantine(
     Ok(())
 }
 
-/// Releases a quarantined version: its segments run it again.
+/// Releases a quarantined version: its segments run it again, and its
+/// faults so far no longer count towards quarantine.
 pub fn release(conn: &Connection, tenant_id: i64, name: &str, version: &str) -> Result<Version> {
     let current = get(conn, tenant_id, name, version)?;
     if current.status != "quarantined" {
@@ -247,11 +310,47 @@ pub fn release(conn: &Connection, tenant_id: i64, name: &str, version: &str) -> 
         });
     }
     conn.prepare_cached(
-        "UPDATE plugin_versions SET status = 'validated', quarantined_at = NULL, quarantine_reason = NULL
+        "UPDATE plugin_versions SET status = 'validated', quarantined_at = NULL, quarantine_reason = NULL,
+             released_after_evaluation = (SELECT COALESCE(MAX(id), 0) FROM evaluations)
          WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
     )?
     .execute(params![tenant_id, name, version])?;
     get(conn, tenant_id, name, version)
+}
+
+/// The recent outcomes of the tenant's `name@version` that count towards
+/// quarantine: (decided at, ok) of its evaluations decided at or after
+/// `since` and after its last release, oldest first, at most `limit`.
+pub fn recent_outcomes(
+    conn: &Connection,
+    tenant_id: i64,
+    strategy: &str,
+    since: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<(DateTime<Utc>, bool)>> {
+    let (name, version) = strategy.split_once('@').unwrap_or((strategy, ""));
+    let after: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(released_after_evaluation, 0) FROM plugin_versions
+             WHERE tenant_id = ?1 AND name = ?2 AND version = ?3",
+        )?
+        .query_row(params![tenant_id, name, version], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    // Recent evaluations still have their input (the retention is days),
+    // so the partial index on `at` finds them.
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, outcome = 'ok' FROM (
+             SELECT at, outcome, id FROM evaluations
+             WHERE input_dropped_at IS NULL AND at >= ?1 AND tenant_id = ?2 AND strategy = ?3 AND id > ?4
+             ORDER BY at DESC, id DESC LIMIT ?5)
+         ORDER BY at, id",
+    )?;
+    let rows = stmt.query_map(
+        params![since, tenant_id, strategy, after, limit as i64],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Retires a version: it can no longer be activated. Refused while a

@@ -563,3 +563,72 @@ fn a_dashboard_session_is_worth_no_more_than_its_key() {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+#[test]
+fn inputs_past_the_retention_are_dropped_oldest_first_in_bounded_batches() {
+    use std::io::Write;
+    let (_dir, store, tenant) = setup();
+    let mut input = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    input.write_all(b"{\"a\": 1}").unwrap();
+    let input = input.finish().unwrap();
+    let ids: Vec<String> = (1..=5)
+        .map(|day| {
+            let at = Utc.with_ymd_and_hms(2026, 5, day, 9, 0, 0).unwrap();
+            let input = input.clone();
+            store
+                .write_blocking(move |c| {
+                    let new = evaluations::NewEvaluation {
+                        at,
+                        debtor_version: evaluations::debtor_version(c, tenant, "d1")?,
+                        segment: "default".into(),
+                        strategy: "p@1.0.0".into(),
+                        plugin_digest: "0".into(),
+                        contract: "0.1.0".into(),
+                        input_hash: "0".into(),
+                        input,
+                        outcome: if day % 2 == 0 { "trap" } else { "ok" }.into(),
+                        error: None,
+                        plan: None,
+                        verdicts: vec![],
+                        log: serde_json::json!({ "lines": [] }),
+                        fuel_used: None,
+                        duration_us: 1,
+                        review_at: None,
+                        shadow: None,
+                    };
+                    evaluations::record(c, tenant, "d1", &new, at)
+                })
+                .unwrap()
+        })
+        .collect();
+    let before = Utc.with_ymd_and_hms(2026, 5, 4, 0, 0, 0).unwrap();
+    let drop = |batch| {
+        store
+            .write_blocking(move |c| evaluations::drop_inputs(c, before, batch, now()))
+            .unwrap()
+    };
+    assert_eq!((drop(2), drop(2), drop(2)), (2, 1, 0));
+    let get = |id: &str| {
+        let id = id.to_owned();
+        store
+            .read_blocking(move |c| evaluations::get(c, tenant, &id))
+            .unwrap()
+    };
+    for (i, id) in ids.iter().enumerate() {
+        let evaluation = get(id);
+        if i < 3 {
+            assert_eq!(evaluation.input_dropped_at, Some(now()), "{id}");
+            assert_eq!(evaluation.input, None);
+        } else {
+            assert_eq!(evaluation.input, Some(serde_json::json!({ "a": 1 })));
+        }
+    }
+    // The quarantine watch's view: recent outcomes of the version, oldest
+    // first, from `since` (an hour back: always within the retention).
+    let since = Utc.with_ymd_and_hms(2026, 5, 4, 0, 0, 0).unwrap();
+    let recent = store
+        .read_blocking(move |c| plugins::recent_outcomes(c, tenant, "p@1.0.0", since, 10))
+        .unwrap();
+    let oks: Vec<bool> = recent.iter().map(|(_, ok)| *ok).collect();
+    assert_eq!(oks, [false, true]);
+}
