@@ -15,6 +15,7 @@ pub mod kit;
 pub mod kpi;
 pub mod money;
 pub mod plan;
+pub mod portal;
 pub mod registry;
 pub mod runtime;
 pub mod segments;

@@ -57,6 +57,9 @@ pub struct AppState {
     pub auth: Arc<extract::AuthCache>,
     pub metrics: Arc<metrics::Metrics>,
     pub started: Instant,
+    /// Signs and checks the debtor portal's links (set by `dun serve`
+    /// once it knows its address).
+    pub portal: Option<Arc<crate::portal::Links>>,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             auth: Arc::default(),
             metrics: Arc::default(),
             started: Instant::now(),
+            portal: None,
         }
     }
 
@@ -310,6 +314,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             state.clone(),
             metrics::track,
         ))
+        // HTML, not problem+json: merged after the API's layers.
+        .merge(crate::portal::router())
         .with_state(state);
     (app, document)
 }

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0009_messaging_and_subscriptions.sql"),
     ),
     ("plugins", include_str!("migrations/0010_plugins.sql")),
+    (
+        "host secrets",
+        include_str!("migrations/0012_host_secrets.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -38,6 +38,7 @@ pub mod outbox;
 pub mod payments;
 pub mod plugins;
 pub mod policies;
+pub mod secrets;
 pub mod segments;
 pub mod subscriptions;
 pub mod templates;
