@@ -60,13 +60,15 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Headers on every portal response: not cached, not framed, no
-/// `Referer` carrying the token away, no scripts.
+/// `Referer` carrying the token to another site, no scripts.
 async fn protect(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it, Chromium sends `Origin: null` on the
+        // page's own form posts.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (
