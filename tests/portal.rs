@@ -20,8 +20,7 @@ use support::smtp::SmtpSink;
 use support::{Client, Server};
 
 const START: &str = "2026-05-04T10:00:00Z";
-const PAYMENT_LINK: &str =
-    "https://pay.example.com/{tenant}/{debtor}?invoices={invoices}&amount={amount}&currency={currency}";
+const PAYMENT_LINK: &str = "https://pay.example.com/{tenant}/{debtor}?invoices={invoices}&amount={amount}&currency={currency}";
 
 /// A server on the test clock, the scheduler and dispatcher every second,
 /// email to `sink`, the scripted strategy available.
@@ -98,16 +97,15 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn link_from_email(sink: &SmtpSink, to: &str, base: &str) -> (String, String) {
     let mut found = None;
     wait_until(&format!("an email to {to}"), || {
-        found = sink
-            .received()
-            .into_iter()
-            .find(|m| m["rcpt_tos"][0] == to);
+        found = sink.received().into_iter().find(|m| m["rcpt_tos"][0] == to);
         found.is_some()
     });
     let email = found.unwrap();
     let text = email["text"].as_str().unwrap();
     let prefix = format!("{base}/portal/");
-    let start = text.find(&prefix).unwrap_or_else(|| panic!("no portal link in {text}"));
+    let start = text
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no portal link in {text}"));
     let link: String = text[start..]
         .chars()
         .take_while(|c| !c.is_whitespace())
@@ -145,7 +143,13 @@ impl Browser {
         }
     }
 
-    fn request(&self, method: &str, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
         let mut builder = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -253,23 +257,42 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
     assert!(body.contains("name=\"viewport\""));
     assert!(body.contains("Northwind &lt;Traders&gt;"), "{body}");
     assert!(!body.contains("<Traders>"));
-    for (number, amount) in [("No. I-1", "EUR 100.00"), ("No. I-2", "EUR 250.50"), ("No. I-3", "EUR 40.00")] {
-        assert!(body.contains(number) && body.contains(amount), "{number} {amount}: {body}");
+    for (number, amount) in [
+        ("No. I-1", "EUR 100.00"),
+        ("No. I-2", "EUR 250.50"),
+        ("No. I-3", "EUR 40.00"),
+    ] {
+        assert!(
+            body.contains(number) && body.contains(amount),
+            "{number} {amount}: {body}"
+        );
     }
     assert!(body.contains("EUR 390.50"), "the total: {body}");
     assert!(body.contains("10 days overdue"), "{body}");
     for action in ["pay", "promise", "plan", "dispute", "opt-out"] {
-        assert!(body.contains(&format!("action=\"{path}/{action}\"")), "{action}: {body}");
+        assert!(
+            body.contains(&format!("action=\"{path}/{action}\"")),
+            "{action}: {body}"
+        );
     }
     // The offered plan: 3 installments of the 390.50 owed, remainder first.
-    assert!(body.contains("EUR 130.18") && body.contains("EUR 130.16"), "{body}");
+    assert!(
+        body.contains("EUR 130.18") && body.contains("EUR 130.16"),
+        "{body}"
+    );
     // Every input has its label.
     for id in ["promised_on", "invoice", "reason", "channel"] {
-        assert!(body.contains(&format!("for=\"{id}\"")) && body.contains(&format!("id=\"{id}\"")), "{id}");
+        assert!(
+            body.contains(&format!("for=\"{id}\"")) && body.contains(&format!("id=\"{id}\"")),
+            "{id}"
+        );
     }
 
     // Pay: to the tenant's payment link for the chosen invoices.
-    let paid = browser.post(&format!("{path}/pay"), &[("invoice", "I-1"), ("invoice", "I-3")]);
+    let paid = browser.post(
+        &format!("{path}/pay"),
+        &[("invoice", "I-1"), ("invoice", "I-3")],
+    );
     assert_eq!(paid.status, 303, "{}", paid.body);
     assert_eq!(
         paid.location.as_deref(),
@@ -277,32 +300,67 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
     );
     let none = browser.post(&format!("{path}/pay"), &[]);
     assert_eq!(none.status, 422);
-    assert!(none.body.contains("Choose at least one invoice."), "{}", none.body);
+    assert!(
+        none.body.contains("Choose at least one invoice."),
+        "{}",
+        none.body
+    );
 
     // Promise: a date in the past is refused next to the field, with what
     // was typed kept; then a good one lands on the timeline.
     a_minute_later(&operator);
     let before = evaluations(&admin, "d1");
-    let bad = browser.post(&format!("{path}/promise"), &[("currency", "EUR"), ("promised_on", "2026-05-01")]);
+    let bad = browser.post(
+        &format!("{path}/promise"),
+        &[("currency", "EUR"), ("promised_on", "2026-05-01")],
+    );
     assert_eq!(bad.status, 422);
-    assert!(bad.body.contains("id=\"promised_on-error\""), "{}", bad.body);
-    assert!(bad.body.contains("Choose a date from today up to one year ahead."));
-    assert!(bad.body.contains("value=\"2026-05-01\""), "kept: {}", bad.body);
+    assert!(
+        bad.body.contains("id=\"promised_on-error\""),
+        "{}",
+        bad.body
+    );
+    assert!(
+        bad.body
+            .contains("Choose a date from today up to one year ahead.")
+    );
+    assert!(
+        bad.body.contains("value=\"2026-05-01\""),
+        "kept: {}",
+        bad.body
+    );
     assert!(bad.body.contains("aria-invalid=\"true\""));
-    let garbled = browser.post(&format!("{path}/promise"), &[("currency", "EUR"), ("promised_on", "soon")]);
+    let garbled = browser.post(
+        &format!("{path}/promise"),
+        &[("currency", "EUR"), ("promised_on", "soon")],
+    );
     assert_eq!(garbled.status, 422);
     assert!(garbled.body.contains("value=\"soon\""));
-    let far = browser.post(&format!("{path}/promise"), &[("currency", "EUR"), ("promised_on", "2027-06-01")]);
+    let far = browser.post(
+        &format!("{path}/promise"),
+        &[("currency", "EUR"), ("promised_on", "2027-06-01")],
+    );
     assert_eq!(far.status, 422);
     assert!(events(&timeline(&admin, "d1"), "promise.made").is_empty());
 
-    let promised = browser.post(&format!("{path}/promise"), &[("currency", "EUR"), ("promised_on", "2026-05-20")]);
+    let promised = browser.post(
+        &format!("{path}/promise"),
+        &[("currency", "EUR"), ("promised_on", "2026-05-20")],
+    );
     assert_eq!(promised.status, 303, "{}", promised.body);
     let confirmed = promised.location.unwrap();
     assert_eq!(confirmed, format!("{path}?done=promise"));
     let page = browser.get(&confirmed);
-    assert!(page.body.contains("We have noted your promise to pay."), "{}", page.body);
-    assert!(page.body.contains("Payment promised by 20 May 2026"), "{}", page.body);
+    assert!(
+        page.body.contains("We have noted your promise to pay."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Payment promised by 20 May 2026"),
+        "{}",
+        page.body
+    );
     let history = timeline(&admin, "d1");
     let made = events(&history, "promise.made");
     assert_eq!(made.len(), 1, "{history:#?}");
@@ -314,21 +372,37 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
     // Dispute: no reason is refused, the chosen invoice kept; then one.
     a_minute_later(&operator);
     let before = evaluations(&admin, "d1");
-    let bad = browser.post(&format!("{path}/dispute"), &[("invoice", "I-2"), ("reason", "  ")]);
+    let bad = browser.post(
+        &format!("{path}/dispute"),
+        &[("invoice", "I-2"), ("reason", "  ")],
+    );
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("id=\"reason-error\""), "{}", bad.body);
-    assert!(bad.body.contains("<option value=\"I-2\" selected>"), "kept: {}", bad.body);
+    assert!(
+        bad.body.contains("<option value=\"I-2\" selected>"),
+        "kept: {}",
+        bad.body
+    );
     let long = "x".repeat(2001);
-    let bad = browser.post(&format!("{path}/dispute"), &[("invoice", "I-2"), ("reason", &long)]);
+    let bad = browser.post(
+        &format!("{path}/dispute"),
+        &[("invoice", "I-2"), ("reason", &long)],
+    );
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains(&long), "what was typed is kept");
-    let bad = browser.post(&format!("{path}/dispute"), &[("invoice", "nope"), ("reason", "wrong")]);
+    let bad = browser.post(
+        &format!("{path}/dispute"),
+        &[("invoice", "nope"), ("reason", "wrong")],
+    );
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("Choose one of your open invoices."));
     assert!(bad.body.contains(">wrong</textarea>"), "{}", bad.body);
     let disputed = browser.post(
         &format!("{path}/dispute"),
-        &[("invoice", "I-2"), ("reason", "We never got the goods <sic>")],
+        &[
+            ("invoice", "I-2"),
+            ("reason", "We never got the goods <sic>"),
+        ],
     );
     assert_eq!(disputed.status, 303, "{}", disputed.body);
     let history = timeline(&admin, "d1");
@@ -337,9 +411,16 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
     assert_eq!(opened[0]["subject"], "I-2");
     assert_eq!(opened[0]["data"]["source"], "portal");
     assert_eq!(opened[0]["data"]["reason"], "We never got the goods <sic>");
-    let again = browser.post(&format!("{path}/dispute"), &[("invoice", "I-2"), ("reason", "still")]);
+    let again = browser.post(
+        &format!("{path}/dispute"),
+        &[("invoice", "I-2"), ("reason", "still")],
+    );
     assert_eq!(again.status, 422);
-    assert!(again.body.contains("already being looked into"), "{}", again.body);
+    assert!(
+        again.body.contains("already being looked into"),
+        "{}",
+        again.body
+    );
     assert_eq!(admin.get("/v1/invoices/I-2").body["status"], "disputed");
     scheduler_wakes(&admin, "d1", before);
 
@@ -355,7 +436,11 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
         .unwrap()
         .to_owned();
     let page = browser.get(&path);
-    assert!(page.body.contains(&format!("value=\"{offer}\"")), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("value=\"{offer}\"")),
+        "{}",
+        page.body
+    );
     let bad = browser.post(&format!("{path}/plan"), &[("offer", "ofr_nope")]);
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("This offer is no longer open."));
@@ -376,12 +461,18 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
     assert!(bad.body.contains("Choose one of the ways listed."));
     let out = browser.post(&format!("{path}/opt-out"), &[("channel", "sms")]);
     assert_eq!(out.status, 303, "{}", out.body);
-    assert_eq!(out.location.as_deref(), Some(format!("{path}?done=opt_out").as_str()));
+    assert_eq!(
+        out.location.as_deref(),
+        Some(format!("{path}?done=opt_out").as_str())
+    );
     assert_eq!(admin.get("/v1/debtors/d1").body["opt_outs"], json!(["sms"]));
     let history = timeline(&admin, "d1");
     let added = events(&history, "opt-out.added");
     assert_eq!(added.len(), 1);
-    assert_eq!(added[0]["data"], json!({ "channel": "sms", "source": "portal" }));
+    assert_eq!(
+        added[0]["data"],
+        json!({ "channel": "sms", "source": "portal" })
+    );
     let page = browser.get(&path);
     assert!(page.body.contains("(no more reminders)"), "{}", page.body);
 
@@ -390,10 +481,18 @@ fn a_link_from_a_sent_email_opens_the_page_and_each_action_lands_on_the_timeline
         "POST",
         &format!("{path}/opt-out"),
         &[("channel", "email")],
-        &[("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")],
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
     );
     assert_eq!(forged.status, 403);
-    let forged = browser.request("POST", &format!("{path}/opt-out"), &[("channel", "email")], &[("origin", "null")]);
+    let forged = browser.request(
+        "POST",
+        &format!("{path}/opt-out"),
+        &[("channel", "email")],
+        &[("origin", "null")],
+    );
     assert_eq!(forged.status, 403);
     assert_eq!(admin.get("/v1/debtors/d1").body["opt_outs"], json!(["sms"]));
 }
@@ -415,9 +514,17 @@ fn expired_and_tampered_links_are_refused_without_saying_whose() {
     assert!(page.body.contains("<html lang=\"de\">"), "{}", page.body);
     assert!(page.body.contains("1.234,50 EUR"), "{}", page.body);
     assert!(page.body.contains("Zahlung zu einem Termin zusagen"));
-    let bad = browser.post(&format!("{path}/promise"), &[("currency", "EUR"), ("promised_on", "2020-01-01")]);
+    let bad = browser.post(
+        &format!("{path}/promise"),
+        &[("currency", "EUR"), ("promised_on", "2020-01-01")],
+    );
     assert_eq!(bad.status, 422);
-    assert!(bad.body.contains("Wählen Sie ein Datum von heute bis in einem Jahr."), "{}", bad.body);
+    assert!(
+        bad.body
+            .contains("Wählen Sie ein Datum von heute bis in einem Jahr."),
+        "{}",
+        bad.body
+    );
 
     let token = path.strip_prefix("/portal/").unwrap();
     let (payload, mac) = token.split_once('.').unwrap();
@@ -443,13 +550,21 @@ fn expired_and_tampered_links_are_refused_without_saying_whose() {
     ] {
         let page = browser.get(&forged);
         assert_eq!(page.status, 403, "{forged}: {}", page.body);
-        assert!(page.body.contains("This link is not valid"), "{}", page.body);
+        assert!(
+            page.body.contains("This link is not valid"),
+            "{}",
+            page.body
+        );
         assert!(!page.body.contains("Schneider") && !page.body.contains("I-1"));
         let post = browser.post(&format!("{forged}/opt-out"), &[("channel", "email")]);
         assert_eq!(post.status, 403);
     }
     let german = browser.get_in(&format!("/portal/{payload}.{flipped}"), "de-DE,de;q=0.9");
-    assert!(german.body.contains("Dieser Link ist ungültig"), "{}", german.body);
+    assert!(
+        german.body.contains("Dieser Link ist ungültig"),
+        "{}",
+        german.body
+    );
     assert!(german.body.contains("<html lang=\"de\">"));
 
     // 30 days on, the link has expired: 410, in the browser's language,
@@ -462,7 +577,10 @@ fn expired_and_tampered_links_are_refused_without_saying_whose() {
     assert!(!page.body.contains("Schneider") && !page.body.contains("1.234,50"));
     let german = browser.get_in(&path, "de");
     assert!(german.body.contains("Dieser Link ist abgelaufen"));
-    let late = browser.post(&format!("{path}/dispute"), &[("invoice", "I-1"), ("reason", "late")]);
+    let late = browser.post(
+        &format!("{path}/dispute"),
+        &[("invoice", "I-1"), ("reason", "late")],
+    );
     assert_eq!(late.status, 410);
     assert!(events(&timeline(&admin, "d1"), "dispute.opened").is_empty());
     assert!(events(&timeline(&admin, "d1"), "opt-out.added").is_empty());
@@ -493,13 +611,27 @@ fn another_debtors_or_tenants_data_is_never_shown_or_touched() {
     assert_eq!(page.status, 200);
     // Whichever tenant's email came first, its page shows only its own.
     let (mine, theirs) = if page.body.contains("Acme Debtor") {
-        (("A-1", "EUR 100.00"), [("A-2", "Acme Other Debtor"), ("G-1", "Globex Debtor")])
+        (
+            ("A-1", "EUR 100.00"),
+            [("A-2", "Acme Other Debtor"), ("G-1", "Globex Debtor")],
+        )
     } else {
-        (("G-1", "EUR 300.00"), [("A-2", "Acme Other Debtor"), ("A-1", "Acme Debtor")])
+        (
+            ("G-1", "EUR 300.00"),
+            [("A-2", "Acme Other Debtor"), ("A-1", "Acme Debtor")],
+        )
     };
-    assert!(page.body.contains(mine.0) && page.body.contains(mine.1), "{}", page.body);
+    assert!(
+        page.body.contains(mine.0) && page.body.contains(mine.1),
+        "{}",
+        page.body
+    );
     for (invoice, name) in theirs {
-        assert!(!page.body.contains(invoice) && !page.body.contains(name), "{invoice}: {}", page.body);
+        assert!(
+            !page.body.contains(invoice) && !page.body.contains(name),
+            "{invoice}: {}",
+            page.body
+        );
     }
     // Another debtor's invoices and offers cannot be acted on.
     let offer = acme.get("/v1/debtors/d2/offers").body[0]["id"]
@@ -507,7 +639,10 @@ fn another_debtors_or_tenants_data_is_never_shown_or_touched() {
         .unwrap()
         .to_owned();
     for (invoice, _) in theirs {
-        let bad = browser.post(&format!("{path}/dispute"), &[("invoice", invoice), ("reason", "not mine")]);
+        let bad = browser.post(
+            &format!("{path}/dispute"),
+            &[("invoice", invoice), ("reason", "not mine")],
+        );
         assert_eq!(bad.status, 422, "{invoice}");
         assert!(bad.body.contains("Choose one of your open invoices."));
         let bad = browser.post(&format!("{path}/pay"), &[("invoice", invoice)]);

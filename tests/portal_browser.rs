@@ -79,7 +79,10 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
                  "phone": "+4915112345678", "time_zone": "Europe/Berlin", "language": "en" }),
     );
     assert_eq!(reply.status, 201, "{reply:#?}");
-    for (id, amount, due) in [("INV-2026-0412", 1_200_00, "2026-04-20"), ("INV-2026-0431", 490_50, "2026-04-27")] {
+    for (id, amount, due) in [
+        ("INV-2026-0412", 1_200_00, "2026-04-20"),
+        ("INV-2026-0431", 490_50, "2026-04-27"),
+    ] {
         let reply = client.post(
             "/v1/invoices",
             &json!({ "external_id": id, "debtor_id": "northwind", "currency": "EUR", "amount": amount,
@@ -96,13 +99,20 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
     });
     let text = emails[0]["text"].as_str().unwrap();
     let start = text.find(&format!("{}/portal/", server.base)).expect(text);
-    let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
 
     // A minute later (the test clock stands still otherwise), the debtor
     // promises to pay by 20 May.
     advance(&operator, 60);
     let evaluated = |c: &Client| {
-        c.get("/v1/debtors/northwind/evaluations").body.as_array().unwrap().len()
+        c.get("/v1/debtors/northwind/evaluations")
+            .body
+            .as_array()
+            .unwrap()
+            .len()
     };
     let before = evaluated(&client);
     let seen = browser::run(
@@ -112,11 +122,20 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
     assert_eq!(seen["status"], 200, "{seen:#}");
     assert_eq!(seen["heading"], "Your invoices from harbour", "{seen:#}");
     assert_eq!(seen["lang"], "en");
-    assert!(seen["overflow"].as_i64().unwrap() <= 0, "wider than a phone: {seen:#}");
-    assert_eq!(seen["confirmation"], "Thank you. We have noted your promise to pay.");
+    assert!(
+        seen["overflow"].as_i64().unwrap() <= 0,
+        "wider than a phone: {seen:#}"
+    );
+    assert_eq!(
+        seen["confirmation"],
+        "Thank you. We have noted your promise to pay."
+    );
     assert_eq!(
         seen["statuses"],
-        json!(["Payment promised by 20 May 2026", "Payment promised by 20 May 2026"]),
+        json!([
+            "Payment promised by 20 May 2026",
+            "Payment promised by 20 May 2026"
+        ]),
         "{seen:#}"
     );
     assert_eq!(seen["errors"], json!([]), "console errors: {seen:#}");
@@ -134,7 +153,9 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
 
     // …and the scheduler, woken by it, holds the next reminder back until
     // the day after the promised date.
-    wait_until("the scheduler's next decision", || evaluated(&client) > before);
+    wait_until("the scheduler's next decision", || {
+        evaluated(&client) > before
+    });
     let latest = &client.get("/v1/debtors/northwind/evaluations").body[0];
     let verdict = &latest["verdicts"][0];
     assert_eq!(verdict["verdict"], "moved", "{latest:#}");
@@ -146,7 +167,10 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
         .collect();
     assert_eq!(scheduled.len(), 1, "{scheduled:#?}");
     let at = scheduled[0]["scheduled_at"].as_str().unwrap();
-    assert!(at.starts_with("2026-05-21T"), "the next reminder is due {at}");
+    assert!(
+        at.starts_with("2026-05-21T"),
+        "the next reminder is due {at}"
+    );
     assert_eq!(sink.received().len(), 1, "nothing else was sent");
 
     // A tampered link, then (30 days after the email) the real one: both
@@ -155,11 +179,20 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
     let flipped: String = mac
         .chars()
         .enumerate()
-        .map(|(i, c)| if i == 0 { if c == 'A' { 'B' } else { 'A' } } else { c })
+        .map(|(i, c)| {
+            if i == 0 {
+                if c == 'A' { 'B' } else { 'A' }
+            } else {
+                c
+            }
+        })
         .collect();
     let tampered = format!("{head}.{flipped}");
     advance(&operator, 30 * 86_400);
-    let refused = browser::run("portal", &json!({ "mode": "refused", "links": [tampered, link] }));
+    let refused = browser::run(
+        "portal",
+        &json!({ "mode": "refused", "links": [tampered, link] }),
+    );
     let seen = refused["seen"].as_array().unwrap();
     assert_eq!(seen[0]["status"], 403, "{refused:#}");
     assert_eq!(seen[0]["heading"], "This link is not valid");
@@ -167,6 +200,9 @@ fn a_promise_made_in_the_browser_defers_the_next_reminder() {
     assert_eq!(seen[1]["heading"], "This link has expired");
     for page in seen {
         let text = page["text"].as_str().unwrap();
-        assert!(!text.contains("Northwind") && !text.contains("INV-2026"), "{text}");
+        assert!(
+            !text.contains("Northwind") && !text.contains("INV-2026"),
+            "{text}"
+        );
     }
 }

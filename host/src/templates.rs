@@ -690,7 +690,10 @@ fn variants(base: Context) -> Vec<(&'static str, Context)> {
         ("as is", base),
         ("with a payment plan and no payment link", with_plan),
         ("with a discount", with_discount),
-        ("with one invoice, no fees, no payment or portal link", single),
+        (
+            "with one invoice, no fees, no payment or portal link",
+            single,
+        ),
         ("with two currencies and a payment plan", currencies),
     ]
 }

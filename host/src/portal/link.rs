@@ -102,7 +102,8 @@ impl Links {
             .map_err(|_| Refusal::Tampered)?;
         let payload = String::from_utf8(payload).map_err(|_| Refusal::Tampered)?;
         let mut parts = payload.splitn(3, '.');
-        let (Some(tenant), Some(expires), Some(debtor)) = (parts.next(), parts.next(), parts.next())
+        let (Some(tenant), Some(expires), Some(debtor)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(Refusal::Tampered);
         };
@@ -148,7 +149,11 @@ mod tests {
     }
 
     fn links() -> Links {
-        Links::new(b"0123456789abcdef0123456789abcdef".to_vec(), "https://pay.example/", 30)
+        Links::new(
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+            "https://pay.example/",
+            30,
+        )
     }
 
     #[test]
@@ -191,10 +196,21 @@ mod tests {
         let mut flipped = mac.to_owned().into_bytes();
         flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
         let flipped = format!("{payload}.{}", String::from_utf8(flipped).unwrap());
-        for bad in [flipped.as_str(), &token[..token.len() - 2], "", ".", "x.y", "%%.%%"] {
+        for bad in [
+            flipped.as_str(),
+            &token[..token.len() - 2],
+            "",
+            ".",
+            "x.y",
+            "%%.%%",
+        ] {
             assert_eq!(links().verify(bad, now), Err(Refusal::Tampered), "{bad:?}");
         }
-        let other = Links::new(b"another secret entirely, 32 byte".to_vec(), "https://x", 30);
+        let other = Links::new(
+            b"another secret entirely, 32 byte".to_vec(),
+            "https://x",
+            30,
+        );
         assert_eq!(other.verify(&token, now), Err(Refusal::Tampered));
     }
 

@@ -96,10 +96,7 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 fn html(status: StatusCode, template: &str, context: impl Serialize) -> Response {
-    match PAGES
-        .get_template(template)
-        .and_then(|t| t.render(context))
-    {
+    match PAGES.get_template(template).and_then(|t| t.render(context)) {
         Ok(body) => (
             status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -133,14 +130,12 @@ fn refused(refusal: Refusal, headers: &HeaderMap) -> Response {
     )
 }
 
-/// The holder of a token that works now, or the page that says why not.
-fn open(app: &AppState, token: &str, headers: &HeaderMap) -> Result<Holder, Response> {
-    let Some(links) = &app.portal else {
-        return Err(refused(Refusal::Tampered, headers));
-    };
-    links
-        .verify(token, app.clock.now())
-        .map_err(|refusal| refused(refusal, headers))
+/// The holder of a token that works now, or why it does not.
+fn open(app: &AppState, token: &str) -> Result<Holder, Refusal> {
+    match &app.portal {
+        Some(links) => links.verify(token, app.clock.now()),
+        None => Err(Refusal::Tampered),
+    }
 }
 
 /// Refuses a POST its browser says came from another site.
@@ -212,9 +207,9 @@ async fn show(
     Query(shown): Query<Shown>,
     headers: HeaderMap,
 ) -> Response {
-    let holder = match open(&app, &token, &headers) {
+    let holder = match open(&app, &token) {
         Ok(holder) => holder,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refused(refusal, &headers),
     };
     let done = shown
         .done
@@ -355,11 +350,22 @@ fn promisable(invoice: &case::Invoice, currency: &str) -> bool {
 }
 
 impl View {
-    fn load(conn: &rusqlite::Connection, holder: &Holder, now: DateTime<Utc>) -> Result<View, StoreError> {
+    fn load(
+        conn: &rusqlite::Connection,
+        holder: &Holder,
+        now: DateTime<Utc>,
+    ) -> Result<View, StoreError> {
         let tenant = tenants::get_by_row(conn, holder.tenant)?;
         let debtor = debtors::get(conn, holder.tenant, &holder.debtor)?;
         let row = debtors::row_id(conn, holder.tenant, &holder.debtor)?;
-        let case = cases::build(conn, holder.tenant, &holder.debtor, now, "", serde_json::json!({}))?;
+        let case = cases::build(
+            conn,
+            holder.tenant,
+            &holder.debtor,
+            now,
+            "",
+            serde_json::json!({}),
+        )?;
         let today = now.date_naive();
         let offers = actions::open_offers(conn, holder.tenant, row, today)?;
         let has_payment_link = messaging::get(conn, holder.tenant)?.payment_link.is_some();
@@ -417,7 +423,12 @@ impl View {
                 None => currencies.push((invoice.currency.clone(), invoice.open_amount, promised)),
             }
         }
-        let join = |ids: &[String]| ids.iter().map(|id| number_of(id)).collect::<Vec<_>>().join(", ");
+        let join = |ids: &[String]| {
+            ids.iter()
+                .map(|id| number_of(id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let discounts = offers
             .iter()
             .filter(|o| o.kind == "discount")
@@ -569,9 +580,9 @@ where
         + Send
         + 'static,
 {
-    let holder = match open(&app, &token, &headers) {
+    let holder = match open(&app, &token) {
         Ok(holder) => holder,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refused(refusal, &headers),
     };
     if !same_site(&app, &headers) {
         return refused(Refusal::Tampered, &headers);
@@ -639,7 +650,12 @@ async fn pay(
             .iter()
             .all(|i| &i.currency == currency)
             .then(|| (owed.iter().map(|i| i.open_amount).sum(), currency.as_str()));
-        match messaging::get(conn, holder.tenant)?.payment_link_for(&tenant.id, &holder.debtor, &ids, amount) {
+        match messaging::get(conn, holder.tenant)?.payment_link_for(
+            &tenant.id,
+            &holder.debtor,
+            &ids,
+            amount,
+        ) {
             Some(link) => Ok(Outcome::Pay(link)),
             None => Ok(Outcome::Refused(("pay", "pay_none"))),
         }
@@ -666,9 +682,19 @@ async fn promise(
         let Ok(promised_on) = date.trim().parse::<NaiveDate>() else {
             return Ok(Outcome::Refused(("promised_on", "promise_bad_date")));
         };
-        let case = cases::build(conn, holder.tenant, &holder.debtor, now, "", serde_json::json!({}))?;
-        let covered: Vec<&case::Invoice> =
-            case.invoices.iter().filter(|i| promisable(i, &currency)).collect();
+        let case = cases::build(
+            conn,
+            holder.tenant,
+            &holder.debtor,
+            now,
+            "",
+            serde_json::json!({}),
+        )?;
+        let covered: Vec<&case::Invoice> = case
+            .invoices
+            .iter()
+            .filter(|i| promisable(i, &currency))
+            .collect();
         if covered.is_empty() {
             return Ok(Outcome::Refused(("promised_on", "promise_nothing")));
         }
@@ -704,23 +730,29 @@ async fn plan(
     body: Bytes,
 ) -> Response {
     let offer = Form::parse(&body).one("offer");
-    act(app, token, headers, Entered::default(), move |conn, holder, now| {
-        let theirs = match actions::get_offer(conn, holder.tenant, &offer) {
-            Ok(found) => found.debtor_id == holder.debtor,
-            Err(StoreError::NotFound { .. }) => false,
-            Err(other) => return Err(other),
-        };
-        if !theirs {
-            return Ok(Outcome::Refused(("plan", "plan_gone")));
-        }
-        match actions::accept_offer(conn, holder.tenant, &offer, Some("portal"), now) {
-            Ok(_) => Ok(Outcome::Done("plan")),
-            Err(StoreError::Invalid(_) | StoreError::Conflict { .. }) => {
-                Ok(Outcome::Refused(("plan", "plan_gone")))
+    act(
+        app,
+        token,
+        headers,
+        Entered::default(),
+        move |conn, holder, now| {
+            let theirs = match actions::get_offer(conn, holder.tenant, &offer) {
+                Ok(found) => found.debtor_id == holder.debtor,
+                Err(StoreError::NotFound { .. }) => false,
+                Err(other) => return Err(other),
+            };
+            if !theirs {
+                return Ok(Outcome::Refused(("plan", "plan_gone")));
             }
-            Err(other) => Err(other),
-        }
-    })
+            match actions::accept_offer(conn, holder.tenant, &offer, Some("portal"), now) {
+                Ok(_) => Ok(Outcome::Done("plan")),
+                Err(StoreError::Invalid(_) | StoreError::Conflict { .. }) => {
+                    Ok(Outcome::Refused(("plan", "plan_gone")))
+                }
+                Err(other) => Err(other),
+            }
+        },
+    )
     .await
 }
 
@@ -787,7 +819,15 @@ async fn opt_out(
         let Some(channel) = Channel::parse(&name).filter(|c| reachable(*c)) else {
             return Ok(Outcome::Refused(("channel", "opt_out_bad")));
         };
-        debtors::set_opt_out(conn, holder.tenant, &holder.debtor, channel, true, "portal", now)?;
+        debtors::set_opt_out(
+            conn,
+            holder.tenant,
+            &holder.debtor,
+            channel,
+            true,
+            "portal",
+            now,
+        )?;
         Ok(Outcome::Done("opt_out"))
     })
     .await

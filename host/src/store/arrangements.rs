@@ -161,10 +161,7 @@ pub fn get_dispute(conn: &Connection, tenant_id: i64, id: &str) -> Result<Disput
 
 /// An event's data with `"source"` added when the change did not come
 /// through the API.
-pub(crate) fn with_source(
-    mut data: serde_json::Value,
-    source: Option<&str>,
-) -> serde_json::Value {
+pub(crate) fn with_source(mut data: serde_json::Value, source: Option<&str>) -> serde_json::Value {
     if let (Some(source), Some(map)) = (source, data.as_object_mut()) {
         map.insert("source".into(), source.into());
     }
