@@ -863,13 +863,9 @@ mod tests {
                         assert!(!text.contains("http"), "{what}: a call reads no URL");
                         assert!(text.contains("E-Mail") || text.contains("email"), "{what}");
                     } else {
+                        assert!(text.contains(link), "{what}: no payment link");
                         let portal = context.portal_link.as_deref().unwrap_or_default();
                         assert!(text.contains(portal), "{what}: no portal link");
-                        // An SMS has room for one link: the portal, where
-                        // paying is one of the choices.
-                        if channel != Channel::Sms {
-                            assert!(text.contains(link), "{what}: no payment link");
-                        }
                         if let Some(html) = &rendered.html {
                             // HTML escaping turns its slashes into entities.
                             let token = portal.rsplit('/').next().unwrap_or_default();
@@ -1029,8 +1025,8 @@ mod tests {
                 let text = render(Channel::Sms, &template, &context).unwrap().text;
                 let chars = text.chars().count();
                 // Three concatenated GSM-7 segments at most with the
-                // portal link; without it (the payment link instead), two,
-                // and one for the milder English reminders.
+                // portal link; without it two, and one for the milder
+                // English reminders.
                 assert!(chars <= 459, "{chars}: {text}");
                 context.portal_link = None;
                 let short = render(Channel::Sms, &template, &context).unwrap().text;
