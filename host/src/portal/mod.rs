@@ -832,3 +832,32 @@ async fn opt_out(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discounts_read_as_percentages_in_the_debtors_language() {
+        assert_eq!(percent(500, "en"), "5");
+        assert_eq!(percent(250, "en"), "2.5");
+        assert_eq!(percent(250, "de"), "2,5");
+        assert_eq!(percent(1_005, "en"), "10.05");
+    }
+
+    #[test]
+    fn every_page_compiles_and_refusals_name_no_one() {
+        for lang in text::LANGUAGES {
+            for reason in ["expired", "invalid"] {
+                let page = PAGES
+                    .get_template("refused.html")
+                    .unwrap()
+                    .render(minijinja::context! { lang, reason, t => text::strings(lang) })
+                    .unwrap();
+                assert!(page.contains(&format!("<html lang=\"{lang}\">")), "{page}");
+                assert!(page.contains("<h1>"), "{page}");
+            }
+        }
+        assert!(PAGES.get_template("page.html").is_ok());
+    }
+}
