@@ -744,6 +744,41 @@ fn a_header_without_a_needed_column_imports_nothing() {
 }
 
 #[test]
+fn a_mistyped_database_path_is_an_error_not_a_new_database() {
+    let db = Db::new("typo");
+    let path = db.write(
+        "one.csv",
+        "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n\
+         818,0001-GOOD,1001,1/6/2012,2/5/2012,47.07,No,2/3/2012\n",
+    );
+    let missing = db.dir.path().join("dnu.db");
+    for args in [
+        vec![
+            "import",
+            "invoices",
+            path.to_str().unwrap(),
+            "--tenant",
+            "typo",
+            "--layout",
+            "ibm-ar",
+        ],
+        vec!["kpis", "--tenant", "typo"],
+        vec!["tenant", "list"],
+    ] {
+        let out = dun()
+            .args(&args)
+            .arg("--db")
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains("no database at"), "{args:?}: {stderr}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+}
+
+#[test]
 fn a_row_the_store_refuses_rolls_back_the_whole_file() {
     // Every cell parses, but one invoice is due before it is issued: the
     // store refuses it after debtors were written; all of it must go.

@@ -112,10 +112,23 @@ impl StoreArgs {
         Ok(config)
     }
 
+    /// Opens the store, creating the file if there is none.
     fn open(&self) -> anyhow::Result<crate::store::Store> {
         let config = self.config()?;
         crate::store::Store::open(&config.database)
             .with_context(|| format!("opening {}", config.database.display()))
+    }
+
+    /// Opens a store that must exist already: a mistyped `--db` is an
+    /// error, not a new empty database.
+    fn open_existing(&self) -> anyhow::Result<crate::store::Store> {
+        let config = self.config()?;
+        anyhow::ensure!(
+            config.database.exists(),
+            "no database at {} (`dun serve` or `dun tenant create` makes one)",
+            config.database.display()
+        );
+        self.open()
     }
 }
 
@@ -396,7 +409,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tenant(TenantCommand::List { store }) => {
-            let store = store.open()?;
+            let store = store.open_existing()?;
             for tenant in store.read_blocking(crate::store::tenants::list)? {
                 println!(
                     "{}\t{}\t{}",
@@ -514,7 +527,7 @@ fn kpis(args: &KpisArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let store = args.store.open()?;
+    let store = args.store.open_existing()?;
     let tenant = args.tenant.clone();
     let report = store.read_blocking(|conn| {
         let tenant = crate::store::tenants::get(conn, &tenant)?;
@@ -706,7 +719,7 @@ fn import_invoices(
         Ok(rows) => rows,
         Err(problems) => return Ok(nothing_imported(file, &problems)),
     };
-    let store = store.open()?;
+    let store = store.open_existing()?;
     let report = import::import(&store, tenant, rows, time_zone, chrono::Utc::now());
     store.close();
     match report {

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::case::Channel;
-use crate::plan::{Action, Discount, Fee, PaymentPlan, Reminder};
+use crate::plan::{Action, Discount, Escalation, Fee, PaymentPlan, Reminder};
 use crate::store::invoices::InvoiceStatus;
 
 /// Hours of the day (local to the debtor) when a channel may be used:
@@ -477,23 +477,14 @@ impl Policy {
     }
 
     /// Caps a fee so that the invoice's fees stay within `max_fee_bp` of its amount.
+    /// Fees go only on invoices still chased: not on settled ones, nor on
+    /// disputed ones or those handed to collection.
     pub fn fee(&self, facts: &DebtorFacts, fee: &Fee) -> Verdict<Fee> {
-        let Some(invoice) = facts.invoices.iter().find(|i| i.id == fee.invoice_id) else {
-            return Verdict::suppressed(
-                Vec::new(),
-                Reason::Settled {
-                    invoice_ids: vec![fee.invoice_id.clone()],
-                },
-            );
+        let invoice = facts.invoices.iter().find(|i| i.id == fee.invoice_id);
+        let Some(invoice) = invoice.filter(|i| i.status.is_chased()) else {
+            let reason = not_chased(vec![fee.invoice_id.clone()], invoice.map(|i| i.status));
+            return Verdict::suppressed(Vec::new(), reason);
         };
-        if !invoice.status.is_owed() {
-            return Verdict::suppressed(
-                Vec::new(),
-                Reason::Settled {
-                    invoice_ids: vec![fee.invoice_id.clone()],
-                },
-            );
-        }
         let cap = (i128::from(invoice.amount) * i128::from(self.max_fee_bp) / 10_000) as i64;
         let allowed = (cap - invoice.fees).clamp(0, fee.amount);
         if allowed == fee.amount {
@@ -518,21 +509,10 @@ impl Policy {
         }
     }
 
-    /// Caps a discount at `max_discount_bp` and drops settled invoices.
+    /// Caps a discount at `max_discount_bp` and drops the invoices no longer
+    /// chased (settled, disputed, in collection), each with its reason.
     pub fn discount(&self, facts: &DebtorFacts, discount: &Discount) -> Verdict<Discount> {
-        let mut reasons = Vec::new();
-        let (kept, settled): (Vec<String>, Vec<String>) =
-            discount.invoice_ids.iter().cloned().partition(|id| {
-                facts
-                    .invoices
-                    .iter()
-                    .any(|i| &i.id == id && i.status.is_owed())
-            });
-        if !settled.is_empty() {
-            reasons.push(Reason::Settled {
-                invoice_ids: settled,
-            });
-        }
+        let (kept, mut reasons) = chased_only(facts, &discount.invoice_ids);
         if kept.is_empty() {
             return Verdict {
                 action: None,
@@ -552,6 +532,64 @@ impl Policy {
             action: Some(capped),
             reasons,
         }
+    }
+
+    /// Hands over only invoices still chased: an invoice already handed to
+    /// collection is not handed over again (nor a settled or disputed one).
+    pub fn escalation(&self, facts: &DebtorFacts, escalation: &Escalation) -> Verdict<Escalation> {
+        let (kept, reasons) = chased_only(facts, &escalation.invoice_ids);
+        if kept.is_empty() {
+            return Verdict {
+                action: None,
+                reasons,
+            };
+        }
+        let mut narrowed = escalation.clone();
+        narrowed.invoice_ids = kept;
+        Verdict {
+            action: Some(narrowed),
+            reasons,
+        }
+    }
+}
+
+/// The invoices of `ids` still chased, and a reason for each kind of
+/// invoice left out (settled or unknown, disputed, in collection).
+fn chased_only(facts: &DebtorFacts, ids: &[String]) -> (Vec<String>, Vec<Reason>) {
+    let mut kept = Vec::new();
+    let (mut settled, mut disputed, mut in_collection) = (Vec::new(), Vec::new(), Vec::new());
+    for id in ids {
+        let status = facts
+            .invoices
+            .iter()
+            .find(|i| &i.id == id)
+            .map(|i| i.status);
+        match status {
+            Some(s) if s.is_chased() => kept.push(id.clone()),
+            Some(InvoiceStatus::Disputed) => disputed.push(id.clone()),
+            Some(InvoiceStatus::InCollection) => in_collection.push(id.clone()),
+            _ => settled.push(id.clone()),
+        }
+    }
+    let mut reasons = Vec::new();
+    for (invoice_ids, status) in [
+        (settled, None),
+        (disputed, Some(InvoiceStatus::Disputed)),
+        (in_collection, Some(InvoiceStatus::InCollection)),
+    ] {
+        if !invoice_ids.is_empty() {
+            reasons.push(not_chased(invoice_ids, status));
+        }
+    }
+    (kept, reasons)
+}
+
+/// Why invoices in `status` (`None`: unknown to the store) are not chased.
+fn not_chased(invoice_ids: Vec<String>, status: Option<InvoiceStatus>) -> Reason {
+    match status {
+        Some(InvoiceStatus::Disputed) => Reason::Disputed { invoice_ids },
+        Some(InvoiceStatus::InCollection) => Reason::InCollection { invoice_ids },
+        _ => Reason::Settled { invoice_ids },
     }
 }
 
@@ -599,6 +637,7 @@ impl Policy {
                 Action::ChargeFee(f) => split(self.fee(&facts, f), Action::ChargeFee),
                 Action::OfferDiscount(d) => split(self.discount(&facts, d), Action::OfferDiscount),
                 Action::OfferPlan(p) => split(self.plan_offer(p, today), Action::OfferPlan),
+                Action::Escalate(e) => split(self.escalation(&facts, e), Action::Escalate),
                 other => (Some(other.clone()), Vec::new()),
             };
             match &kept {
@@ -607,6 +646,13 @@ impl Policy {
                     for invoice in facts.invoices.iter_mut() {
                         if d.invoice_ids.contains(&invoice.id) {
                             invoice.deferred_until = invoice.deferred_until.max(Some(d.until));
+                        }
+                    }
+                }
+                Some(Action::Escalate(e)) => {
+                    for invoice in facts.invoices.iter_mut() {
+                        if e.invoice_ids.contains(&invoice.id) {
+                            invoice.status = InvoiceStatus::InCollection;
                         }
                     }
                 }
@@ -831,6 +877,81 @@ mod tests {
         };
         let v = Policy::default().discount(&f, &discount);
         assert_eq!(v.action.unwrap().percent_bp, 1_000);
+    }
+
+    #[test]
+    fn no_fee_or_discount_on_paused_invoices() {
+        let mut f = facts();
+        f.invoices[0].status = InvoiceStatus::Disputed;
+        let fee = Fee {
+            invoice_id: "a".into(),
+            kind: FeeKind::LateFee,
+            amount: 1_00,
+            reason: "late".into(),
+        };
+        let v = Policy::default().fee(&f, &fee);
+        assert_eq!(v.action, None);
+        assert_eq!(
+            v.reasons,
+            [Reason::Disputed {
+                invoice_ids: vec!["a".into()]
+            }]
+        );
+        f.invoices[1].status = InvoiceStatus::InCollection;
+        f.invoices.push(invoice("c", InvoiceStatus::PartiallyPaid));
+        f.invoices.push(invoice("d", InvoiceStatus::Disputed));
+        let discount = Discount {
+            invoice_ids: vec!["a".into(), "b".into(), "c".into(), "d".into(), "x".into()],
+            percent_bp: 500,
+            until: "2026-07-01".parse().unwrap(),
+        };
+        let v = Policy::default().discount(&f, &discount);
+        assert_eq!(v.action.unwrap().invoice_ids, ["c"]);
+        assert_eq!(
+            v.reasons,
+            [
+                Reason::Settled {
+                    invoice_ids: vec!["x".into()]
+                },
+                Reason::Disputed {
+                    invoice_ids: vec!["a".into(), "d".into()]
+                },
+                Reason::InCollection {
+                    invoice_ids: vec!["b".into()]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_invoice_is_handed_to_collection_once() {
+        let mut f = facts();
+        f.invoices[1].status = InvoiceStatus::InCollection;
+        let escalate = Action::Escalate(Escalation {
+            target: crate::plan::EscalationTarget::CollectionAgency,
+            invoice_ids: vec!["a".into(), "b".into()],
+            note: "90 days".into(),
+        });
+        let today = "2026-06-01".parse().unwrap();
+        let guarded = Policy::default().guard(f, today, &[escalate.clone(), escalate]);
+        let Some(Action::Escalate(first)) = &guarded[0].kept else {
+            panic!("{guarded:?}")
+        };
+        assert_eq!(first.invoice_ids, ["a"]);
+        assert_eq!(
+            guarded[0].reasons,
+            [Reason::InCollection {
+                invoice_ids: vec!["b".into()]
+            }]
+        );
+        // The same plan escalating again hands nothing over twice.
+        assert_eq!(guarded[1].kept, None);
+        assert_eq!(
+            guarded[1].reasons,
+            [Reason::InCollection {
+                invoice_ids: vec!["a".into(), "b".into()]
+            }]
+        );
     }
 
     #[test]

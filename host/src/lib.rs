@@ -7,6 +7,7 @@ pub mod case;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod dispatcher;
 pub mod engine;
 pub mod guardrails;

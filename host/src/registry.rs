@@ -187,6 +187,94 @@ pub fn validate(runtime: &Runtime, bytes: &[u8], limits: &Limits) -> Result<Vali
     })
 }
 
+/// Where a segment's shadow strategy and its active one disagree.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ShadowReport {
+    pub segment: String,
+    /// The shadow strategy now, and the strategies it ran beside.
+    pub shadow: Option<String>,
+    pub active: Vec<String>,
+    /// Evaluations compared (the newest 1,000 at most), how many plans
+    /// agreed on every aspect, and shadow runs that faulted.
+    pub compared: usize,
+    pub agreed: usize,
+    pub shadow_faults: usize,
+    /// Evaluations that disagreed, per aspect: `action-kinds`, `channels`,
+    /// `tones`, `timing`.
+    pub disagreements: std::collections::BTreeMap<String, usize>,
+    /// Actions planned, by kind, by each side.
+    pub actions: std::collections::BTreeMap<String, (usize, usize)>,
+    /// Up to 10 disagreeing cases, newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub examples: Vec<serde_json::Value>,
+}
+
+/// Compares a segment's shadow runs (newest first) with the evaluations
+/// they shadowed: what the shadow report shows, over the API and on the
+/// dashboard.
+pub fn shadow_report(
+    segment: String,
+    shadow: Option<String>,
+    pairs: &[crate::store::evaluations::ShadowPair],
+) -> ShadowReport {
+    let mut report = ShadowReport {
+        segment,
+        shadow,
+        active: Vec::new(),
+        compared: 0,
+        agreed: 0,
+        shadow_faults: 0,
+        disagreements: Default::default(),
+        actions: Default::default(),
+        examples: Vec::new(),
+    };
+    for pair in pairs {
+        if !report.active.contains(&pair.active_strategy) {
+            report.active.push(pair.active_strategy.clone());
+        }
+        if pair.shadow_outcome != "ok" {
+            report.shadow_faults += 1;
+            continue;
+        }
+        let (Some(active), Some(shadow)) = (&pair.active_plan, &pair.shadow_plan) else {
+            continue;
+        };
+        report.compared += 1;
+        for (plan, side) in [(active, 0), (shadow, 1)] {
+            for action in plan["actions"].as_array().into_iter().flatten() {
+                let kind = action["kind"].as_str().unwrap_or_default().to_owned();
+                let counts = report.actions.entry(kind).or_default();
+                if side == 0 {
+                    counts.0 += 1;
+                } else {
+                    counts.1 += 1;
+                }
+            }
+        }
+        let differences = differences(active, shadow);
+        if differences.is_empty() {
+            report.agreed += 1;
+            continue;
+        }
+        for (aspect, _) in &differences {
+            *report.disagreements.entry(aspect.clone()).or_default() += 1;
+        }
+        if report.examples.len() < 10 {
+            report.examples.push(serde_json::json!({
+                "evaluation_id": pair.evaluation_id,
+                "debtor_id": pair.debtor_id,
+                "at": pair.at,
+                "active_strategy": pair.active_strategy,
+                "shadow_strategy": pair.shadow_strategy,
+                "differences": differences.iter().map(|(aspect, what)| serde_json::json!({ "aspect": aspect, "what": what })).collect::<Vec<_>>(),
+                "active_plan": active,
+                "shadow_plan": shadow,
+            }));
+        }
+    }
+    report
+}
+
 /// How a shadow plan differs from the plan carried out, by aspect:
 /// `action-kinds` (which actions, counted by kind), `channels` and `tones`
 /// (of the reminders), `timing` (a reminder on the same channel in the same

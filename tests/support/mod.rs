@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 pub mod browser;
+pub mod dashboard;
 pub mod receiver;
 pub mod smtp;
 

@@ -310,12 +310,12 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(axum::middleware::from_fn(problem::problemize))
+        .merge(crate::dashboard::router())
+        .merge(crate::portal::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        // HTML, not problem+json: merged after the API's layers.
-        .merge(crate::portal::router())
         .with_state(state);
     (app, document)
 }

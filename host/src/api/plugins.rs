@@ -277,32 +277,10 @@ pub async fn rollback(
     Ok((StatusCode::OK, axum::Json(segment)).into_response())
 }
 
-/// Where a segment's shadow strategy and its active one disagree.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ShadowReport {
-    pub segment: String,
-    /// The shadow strategy now, and the strategies it ran beside.
-    pub shadow: Option<String>,
-    pub active: Vec<String>,
-    /// Evaluations compared (the newest 1,000 at most), how many plans
-    /// agreed on every aspect, and shadow runs that faulted.
-    pub compared: usize,
-    pub agreed: usize,
-    pub shadow_faults: usize,
-    /// Evaluations that disagreed, per aspect: `action-kinds`, `channels`,
-    /// `tones`, `timing`.
-    pub disagreements: std::collections::BTreeMap<String, usize>,
-    /// Actions planned, by kind, by each side.
-    pub actions: std::collections::BTreeMap<String, (usize, usize)>,
-    /// Up to 10 disagreeing cases, newest first.
-    #[schema(value_type = Vec<Object>)]
-    pub examples: Vec<serde_json::Value>,
-}
-
 /// How the segment's shadow strategy's plans differ from those carried out.
 #[utoipa::path(get, path = "/v1/segments/{id}/shadow-report", tag = "segments",
     params(("id" = String, Path, description = "the segment id")),
-    responses((status = 200, body = ShadowReport), (status = 404, body = Problem)))]
+    responses((status = 200, body = registry::ShadowReport), (status = 404, body = Problem)))]
 pub async fn shadow_report(
     State(app): State<AppState>,
     scope: TenantScope,
@@ -313,62 +291,7 @@ pub async fn shadow_report(
     app.read(move |conn| {
         let segment = segments::get(conn, tenant, &id)?;
         let pairs = evaluations::shadow_pairs(conn, tenant, &id, 1000)?;
-        let mut report = ShadowReport {
-            segment: id,
-            shadow: segment.shadow,
-            active: Vec::new(),
-            compared: 0,
-            agreed: 0,
-            shadow_faults: 0,
-            disagreements: Default::default(),
-            actions: Default::default(),
-            examples: Vec::new(),
-        };
-        for pair in &pairs {
-            if !report.active.contains(&pair.active_strategy) {
-                report.active.push(pair.active_strategy.clone());
-            }
-            if pair.shadow_outcome != "ok" {
-                report.shadow_faults += 1;
-                continue;
-            }
-            let (Some(active), Some(shadow)) = (&pair.active_plan, &pair.shadow_plan) else {
-                continue;
-            };
-            report.compared += 1;
-            for (plan, side) in [(active, 0), (shadow, 1)] {
-                for action in plan["actions"].as_array().into_iter().flatten() {
-                    let kind = action["kind"].as_str().unwrap_or_default().to_owned();
-                    let counts = report.actions.entry(kind).or_default();
-                    if side == 0 {
-                        counts.0 += 1;
-                    } else {
-                        counts.1 += 1;
-                    }
-                }
-            }
-            let differences = registry::differences(active, shadow);
-            if differences.is_empty() {
-                report.agreed += 1;
-                continue;
-            }
-            for (aspect, _) in &differences {
-                *report.disagreements.entry(aspect.clone()).or_default() += 1;
-            }
-            if report.examples.len() < 10 {
-                report.examples.push(serde_json::json!({
-                    "evaluation_id": pair.evaluation_id,
-                    "debtor_id": pair.debtor_id,
-                    "at": pair.at,
-                    "active_strategy": pair.active_strategy,
-                    "shadow_strategy": pair.shadow_strategy,
-                    "differences": differences.iter().map(|(aspect, what)| serde_json::json!({ "aspect": aspect, "what": what })).collect::<Vec<_>>(),
-                    "active_plan": active,
-                    "shadow_plan": shadow,
-                }));
-            }
-        }
-        Ok(report)
+        Ok(registry::shadow_report(id, segment.shadow, &pairs))
     })
     .await
 }

@@ -15,7 +15,8 @@
 //!   minute and a day ahead; after a fault, 5 minutes doubling to a day):
 //!   the scheduler's rules, [`crate::store::evaluations::next_review`].
 //! - Each decision: the case as [`crate::store::cases`] builds it, the
-//!   strategy in a fresh sandbox under the host's limits, then
+//!   strategy in a fresh sandbox under the host's fuel and memory limits
+//!   (the deadline is longer, [`DEADLINE_MS`]), then
 //!   [`crate::guardrails::Policy::guard`]; what the plan keeps replaces what
 //!   the last decision scheduled, as the outbox does, and its other actions
 //!   change what `store::actions` changes (fees, deferrals, offers,
@@ -64,9 +65,16 @@ pub struct Options {
     /// An overdue invoice counts as contacted in time when a message about
     /// it went out within this many days after its due date.
     pub within_days: u32,
-    /// Per-decision limits.
+    /// Per-decision limits: the host's, but for a longer wall-clock
+    /// deadline ([`DEADLINE_MS`]).
     pub limits: Limits,
 }
+
+/// The wall-clock deadline of a decision in a simulation. The host's 250 ms
+/// guards a live service; in a back-test a decision cut short because the
+/// machine was busy would make two runs of the same history differ. Fuel
+/// and memory, which do not depend on the machine, stay the host's.
+pub const DEADLINE_MS: u64 = 5_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -77,7 +85,10 @@ impl Default for Options {
             channels: Channel::ALL.to_vec(),
             policy: Policy::default(),
             within_days: 7,
-            limits: Limits::default(),
+            limits: Limits {
+                deadline_ms: DEADLINE_MS,
+                ..Limits::default()
+            },
         }
     }
 }

@@ -340,6 +340,46 @@ pub fn list_for_debtor(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// One strategy's evaluations in a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StrategyCounts {
+    /// A built-in's name or an uploaded version (`name@version`).
+    pub strategy: String,
+    pub evaluations: u64,
+    /// Of them, those that faulted (outcome other than `ok`).
+    pub faults: u64,
+    pub last_at: DateTime<Utc>,
+}
+
+/// Evaluations and faults per strategy the tenant has run. Reads every
+/// evaluation of the tenant: for the dashboard, not for a hot path.
+pub fn counts_by_strategy(conn: &Connection, tenant_id: i64) -> Result<Vec<StrategyCounts>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT strategy, COUNT(*), SUM(outcome <> 'ok'), MAX(at) FROM evaluations
+         WHERE tenant_id = ?1 GROUP BY strategy ORDER BY strategy",
+    )?;
+    let rows = stmt.query_map([tenant_id], |r| {
+        Ok(StrategyCounts {
+            strategy: r.get(0)?,
+            evaluations: r.get::<_, i64>(1)? as u64,
+            faults: r.get::<_, i64>(2)? as u64,
+            last_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The tenant's latest faulted evaluations (with their log tails), newest
+/// first.
+pub fn recent_faults(conn: &Connection, tenant_id: i64, limit: usize) -> Result<Vec<Evaluation>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM evaluations e JOIN debtors d ON d.id = e.debtor_id
+         WHERE e.tenant_id = ?1 AND e.outcome <> 'ok' ORDER BY e.id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![tenant_id, limit as i64], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Debtors the scheduler should evaluate at `now`, oldest due first, at
 /// most `limit`: those with an owed invoice whose review time has come (set
 /// by their last evaluation, and brought forward to the moment anything

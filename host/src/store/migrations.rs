@@ -38,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "host secrets",
         include_str!("migrations/0012_host_secrets.sql"),
     ),
+    (
+        "dashboard sessions",
+        include_str!("migrations/0013_dashboard_sessions.sql"),
+    ),
 ];
 
 pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -40,6 +40,7 @@ pub mod plugins;
 pub mod policies;
 pub mod secrets;
 pub mod segments;
+pub mod sessions;
 pub mod subscriptions;
 pub mod templates;
 pub mod tenants;

@@ -343,6 +343,47 @@ pub fn list_for_debtor(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Every status a message can have.
+pub const STATUSES: [&str; 6] = [
+    "scheduled",
+    "sending",
+    "sent",
+    "failed",
+    "cancelled",
+    "suppressed",
+];
+
+/// The tenant's messages, newest first, of one status when given, older
+/// than the row `before` when given (the last [`OutboxEntry::row`] of the
+/// previous page).
+pub fn list_for_tenant(
+    conn: &Connection,
+    tenant_id: i64,
+    status: Option<&str>,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox o JOIN debtors d ON d.id = o.debtor_id
+         WHERE o.tenant_id = ?1 AND (?2 IS NULL OR o.status = ?2) AND o.id < ?3
+         ORDER BY o.id DESC LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(
+        params![tenant_id, status, before.unwrap_or(i64::MAX), limit as i64],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How many of the tenant's messages are in each status.
+pub fn counts_for_tenant(conn: &Connection, tenant_id: i64) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY status ORDER BY status",
+    )?;
+    let rows = stmt.query_map([tenant_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The contacts a case shows: messages sent to the debtor (or going out
 /// right now), oldest first.
 pub(crate) fn contacts(conn: &Connection, debtor: i64) -> Result<Vec<Contact>> {

@@ -506,3 +506,62 @@ fn the_case_shows_owed_invoices_reachable_channels_and_payment_habits() {
         Some(Utc.with_ymd_and_hms(2026, 3, 11, 13, 30, 0).unwrap())
     );
 }
+
+#[test]
+fn a_dashboard_session_is_worth_no_more_than_its_key() {
+    let (_dir, store, _) = setup();
+    let (key, token, other) = store
+        .write_blocking(|c| {
+            let t = tenants::get(c, "t")?;
+            let key = tenants::create_key(c, Some(&t), tenants::Role::Admin, None, now())?;
+            let token = sessions::open(c, &key.info.id, now())?;
+            let other = sessions::open(c, &key.info.id, now())?;
+            Ok((key, token, other))
+        })
+        .unwrap();
+    assert_ne!(token, other);
+    let seen = |token: &str, at: DateTime<Utc>| {
+        let token = token.to_owned();
+        store
+            .read_blocking(move |c| sessions::principal(c, &token, at))
+            .unwrap()
+    };
+    let principal = seen(&token, now()).expect("a live session");
+    assert_eq!(principal.key_id, key.info.id);
+    assert_eq!(principal.tenant.map(|(_, slug)| slug), Some("t".into()));
+    // Only the hash is stored.
+    let stored: Vec<u8> = store
+        .read_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT token_hash FROM dashboard_sessions LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(stored.len(), 32);
+    assert!(seen("nonsense", now()).is_none());
+    // Expired at its lifetime.
+    assert!(seen(&token, now() + sessions::LIFETIME).is_none());
+    // Logout ends one session, not the other.
+    let closing = token.clone();
+    store
+        .write_blocking(move |c| sessions::close(c, &closing))
+        .unwrap();
+    assert!(seen(&token, now()).is_none());
+    assert!(seen(&other, now()).is_some());
+    // Revoking the key ends the rest, and no new one opens.
+    let id = key.info.id.clone();
+    store
+        .write_blocking(move |c| {
+            let t = tenants::get(c, "t")?;
+            tenants::revoke_key(c, Some(&t), &id, now())
+        })
+        .unwrap();
+    assert!(seen(&other, now()).is_none());
+    let id = key.info.id.clone();
+    assert!(matches!(
+        store.write_blocking(move |c| sessions::open(c, &id, now())),
+        Err(StoreError::NotFound { .. })
+    ));
+}
