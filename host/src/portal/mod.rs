@@ -215,7 +215,16 @@ async fn show(
         .done
         .as_deref()
         .and_then(|d| DONE.iter().copied().find(|k| *k == d));
-    page(&app, &token, holder, done, Entered::default(), None).await
+    page(
+        &app,
+        &token,
+        &headers,
+        holder,
+        done,
+        Entered::default(),
+        None,
+    )
+    .await
 }
 
 /// The confirmations `?done=` may name.
@@ -225,6 +234,7 @@ const DONE: [&str; 4] = ["promise", "plan", "dispute", "opt_out"];
 async fn page(
     app: &AppState,
     token: &str,
+    headers: &HeaderMap,
     holder: Holder,
     done: Option<&'static str>,
     entered: Entered,
@@ -239,7 +249,7 @@ async fn page(
         Ok(view) => view,
         // The debtor or tenant is gone: the link opens nothing any more.
         Err(StoreError::NotFound { .. }) => {
-            return refused(Refusal::Expired, &HeaderMap::new());
+            return refused(Refusal::Expired, headers);
         }
         Err(error) => {
             tracing::error!(%error, "portal page");
@@ -593,8 +603,10 @@ where
     match outcome {
         Ok(Outcome::Done(action)) => done(&token, action),
         Ok(Outcome::Pay(link)) => Redirect::to(&link).into_response(),
-        Ok(Outcome::Refused(error)) => page(&app, &token, holder, None, entered, Some(error)).await,
-        Err(StoreError::NotFound { .. }) => refused(Refusal::Expired, &HeaderMap::new()),
+        Ok(Outcome::Refused(error)) => {
+            page(&app, &token, &headers, holder, None, entered, Some(error)).await
+        }
+        Err(StoreError::NotFound { .. }) => refused(Refusal::Expired, &headers),
         Err(error) => {
             tracing::error!(%error, "portal action");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
