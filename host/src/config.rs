@@ -22,6 +22,9 @@
 //! memory_bytes = 67_108_864
 //! deadline_ms = 250
 //! max_actions = 200
+//! public_url = "https://dun.example.com" # DUN_PUBLIC_URL: where debtors reach /portal (default: http://<listen address>)
+//! portal_link_days = 30         # DUN_PORTAL_LINK_DAYS: how long a reminder's portal link works
+//! portal_secret = "…"           # DUN_PORTAL_SECRET: signs portal links (default: made on first start, kept in the database)
 //!
 //! # Senders: a channel with nothing here is written to outbox_dir.
 //! [senders.email]               # SMTP (lettre)
@@ -74,6 +77,14 @@ pub struct Config {
     pub evaluation_input_retention_days: u32,
     /// Host-wide per-evaluation limits, over the runtime's defaults.
     pub limits: crate::limits::LimitValues,
+    /// The address debtors reach dun's portal at (`…/portal/{token}`);
+    /// default `http://` plus the address dun listens on.
+    pub public_url: Option<String>,
+    /// Days a portal link in a reminder works, from the day it is sent.
+    pub portal_link_days: u32,
+    /// The key portal links are signed with (at least 32 characters); by
+    /// default one is made on first start and kept in the database.
+    pub portal_secret: Option<String>,
     /// How messages leave, per channel.
     pub senders: crate::senders::SendersConfig,
 }
@@ -93,6 +104,9 @@ impl Default for Config {
             strategies_dir: None,
             evaluation_input_retention_days: 90,
             limits: Default::default(),
+            public_url: None,
+            portal_link_days: 30,
+            portal_secret: None,
             senders: Default::default(),
         }
     }
@@ -113,7 +127,23 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.check()?;
         Ok(config)
+    }
+
+    /// What no source may set: checked after all of them.
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.public_url {
+            crate::senders::http::check_url(url)
+                .map_err(|e| anyhow::anyhow!("public_url {url:?}: {e}"))?;
+        }
+        if self.portal_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            anyhow::bail!("portal_secret: at least 32 characters");
+        }
+        if !(1..=365).contains(&self.portal_link_days) {
+            anyhow::bail!("portal_link_days: 1 to 365");
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
@@ -159,6 +189,17 @@ impl Config {
             self.evaluation_input_retention_days = v
                 .parse()
                 .with_context(|| format!("DUN_EVALUATION_INPUT_RETENTION_DAYS={v:?}"))?;
+        }
+        if let Some(v) = var("DUN_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = var("DUN_PORTAL_LINK_DAYS") {
+            self.portal_link_days = v
+                .parse()
+                .with_context(|| format!("DUN_PORTAL_LINK_DAYS={v:?}"))?;
+        }
+        if let Some(v) = var("DUN_PORTAL_SECRET") {
+            self.portal_secret = Some(v);
         }
         if let Some(v) = var("DUN_PLAN_GRACE_DAYS") {
             self.plan_grace_days = v

@@ -15,6 +15,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::case::{Channel, Tone};
+use crate::portal::Links;
 use crate::senders::{Directory, Message, SendError, Sender, pdf};
 use crate::store::debtors::Debtor;
 use crate::store::invoices::{self, Invoice};
@@ -47,7 +48,12 @@ impl Pass {
 
 /// One pass at `now`, each message through its tenant's senders. Blocking:
 /// run it on a blocking thread.
-pub fn dispatch_due(store: &Store, senders: &Directory, now: DateTime<Utc>) -> Result<Pass> {
+pub fn dispatch_due(
+    store: &Store,
+    senders: &Directory,
+    portal: &Links,
+    now: DateTime<Utc>,
+) -> Result<Pass> {
     let claimed = store.write_blocking(move |conn| outbox::claim_due(conn, now, LEASE, BATCH))?;
     let mut pass = Pass::default();
     for entry in claimed {
@@ -85,6 +91,7 @@ pub fn dispatch_due(store: &Store, senders: &Directory, now: DateTime<Utc>) -> R
                 &offers,
                 &tenant,
                 (entry.channel, entry.tone),
+                Some(portal),
                 now,
             );
             let rendered = templates::render(entry.channel, &template.template, &context)
@@ -222,6 +229,7 @@ pub fn hand_over_due(
 
 /// Who a message is from: the tenant's slug, name and messaging settings.
 struct Tenant {
+    row: i64,
     slug: String,
     name: String,
     messaging: Messaging,
@@ -235,6 +243,7 @@ impl Tenant {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok(Tenant {
+            row: tenant,
             slug,
             name,
             messaging: crate::store::messaging::get(conn, tenant)?,
@@ -364,13 +373,14 @@ fn recheck(
 }
 
 /// What a template would see about `debtor` now: their invoices still
-/// owed and not disputed. For previews.
+/// owed and not disputed, and a portal link when `portal` signs them. For
+/// previews.
 pub fn context_for(
     conn: &rusqlite::Connection,
     tenant: i64,
     debtor: &str,
-    channel: Channel,
-    tone: Tone,
+    (channel, tone): (Channel, Tone),
+    portal: Option<&Links>,
     now: DateTime<Utc>,
 ) -> Result<Context> {
     let found = debtors::get(conn, tenant, debtor)?;
@@ -395,17 +405,20 @@ pub fn context_for(
         &offers,
         &tenant,
         (channel, tone),
+        portal,
         now,
     ))
 }
 
-/// What the template sees, with the tenant's payment link for what is owed.
+/// What the template sees, with the tenant's payment link for what is owed
+/// and the debtor's portal link (valid from `now`).
 fn context(
     debtor: &Debtor,
     owed: &[&Invoice],
     offers: &[actions::Offer],
     tenant: &Tenant,
     (channel, tone): (Channel, Tone),
+    portal: Option<&Links>,
     now: DateTime<Utc>,
 ) -> Context {
     let mut totals: Vec<Total> = Vec::new();
@@ -450,6 +463,7 @@ fn context(
             .collect(),
         totals,
         payment_link,
+        portal_link: portal.map(|links| links.link(tenant.row, &debtor.id, now)),
         offer: offer(offers, owed),
     }
 }

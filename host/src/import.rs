@@ -442,6 +442,7 @@ pub fn import(
                         let dispute = NewDispute {
                             invoice_id: row.invoice_id.clone(),
                             reason: "disputed in the imported ledger".into(),
+                            source: None,
                         };
                         arrangements::open_dispute(conn, tenant.row_id, &dispute, now)?;
                         report.disputes_opened += 1;

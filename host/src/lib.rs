@@ -17,6 +17,7 @@ pub mod kpi;
 pub mod limits;
 pub mod money;
 pub mod plan;
+pub mod portal;
 pub mod registry;
 pub mod runtime;
 pub mod segments;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::api::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::store::{Store, arrangements, idempotency, tenants};
+use crate::store::{Store, arrangements, idempotency, secrets, tenants};
 
 pub fn run(config: Config) -> anyhow::Result<()> {
     init_tracing();
@@ -64,12 +64,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut state = AppState::new(store.clone(), engine.clone(), clock.clone());
     state.test_clock = test_clock;
     let sweeper = store.clone();
+    let portal_secret = match &config.portal_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => store.write_blocking(move |conn| {
+            secrets::get_or_create(conn, "portal", crate::portal::generate_secret, now)
+        })?,
+    };
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let listening = format!("http://{}", listener.local_addr()?);
+        let links = Arc::new(crate::portal::Links::new(
+            portal_secret,
+            config.public_url.as_deref().unwrap_or(&listening),
+            config.portal_link_days,
+        ));
+        state.portal = Some(links.clone());
         // Tests and scripts read this line to find the port.
-        println!("dun listening on http://{}", listener.local_addr()?);
+        println!("dun listening on {listening}");
         if config.scheduler_interval_secs > 0 {
             tokio::spawn(schedule(
                 engine.clone(),
@@ -82,6 +95,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             tokio::spawn(dispatch(
                 sweeper.clone(),
                 sender,
+                links,
                 clock.clone(),
                 config.dispatch_interval_secs,
             ));
@@ -142,6 +156,7 @@ async fn schedule(
 async fn dispatch(
     store: Store,
     sender: Arc<crate::senders::Directory>,
+    links: Arc<crate::portal::Links>,
     clock: Arc<dyn Clock>,
     interval: u64,
 ) {
@@ -150,7 +165,8 @@ async fn dispatch(
     loop {
         every.tick().await;
         loop {
-            let (store, sender, now) = (store.clone(), sender.clone(), clock.now());
+            let (store, sender, links, now) =
+                (store.clone(), sender.clone(), links.clone(), clock.now());
             match tokio::task::spawn_blocking(move || {
                 let (handed_over, _) = crate::dispatcher::hand_over_due(&store, &sender, now)?;
                 if handed_over > 0 {
@@ -161,7 +177,7 @@ async fn dispatch(
                     Ok((events, _)) => tracing::info!(events, "events delivered to subscriptions"),
                     Err(error) => tracing::error!(%error, "event delivery pass failed"),
                 }
-                crate::dispatcher::dispatch_due(&store, sender.as_ref(), now)
+                crate::dispatcher::dispatch_due(&store, sender.as_ref(), &links, now)
             })
             .await
             {

@@ -48,6 +48,11 @@ pub struct Context {
     /// One per currency: open amounts, fees included.
     pub totals: Vec<Total>,
     pub payment_link: Option<String>,
+    /// The debtor's own page: their invoices, and paying, promising,
+    /// a payment plan, a dispute or an opt-out there. Signed, it expires
+    /// (30 days by default).
+    #[serde(default)]
+    pub portal_link: Option<String>,
     pub offer: Option<Offer>,
 }
 
@@ -672,6 +677,7 @@ fn variants(base: Context) -> Vec<(&'static str, Context)> {
     }
     single.totals = totals(&single.invoices);
     single.payment_link = None;
+    single.portal_link = None;
 
     let mut currencies = base.clone();
     if let Some(line) = currencies.invoices.last_mut() {
@@ -684,7 +690,10 @@ fn variants(base: Context) -> Vec<(&'static str, Context)> {
         ("as is", base),
         ("with a payment plan and no payment link", with_plan),
         ("with a discount", with_discount),
-        ("with one invoice, no fees and no payment link", single),
+        (
+            "with one invoice, no fees, no payment or portal link",
+            single,
+        ),
         ("with two currencies and a payment plan", currencies),
     ]
 }
@@ -759,6 +768,10 @@ pub fn sample(channel: Channel, tone: Tone, language: &str) -> Context {
         totals: totals(&invoices),
         invoices,
         payment_link: Some("https://pay.example.com/r/7Kq2xZ".to_owned()),
+        portal_link: Some(
+            "https://dun.example.com/portal/MTIuMTc4MDQ4MDAwMC5jdXN0LTQy.mQ3vXw8Lr0Zk1aYpTbN2hA"
+                .to_owned(),
+        ),
         offer: None,
     }
 }
@@ -851,6 +864,13 @@ mod tests {
                         assert!(text.contains("E-Mail") || text.contains("email"), "{what}");
                     } else {
                         assert!(text.contains(link), "{what}: no payment link");
+                        let portal = context.portal_link.as_deref().unwrap_or_default();
+                        assert!(text.contains(portal), "{what}: no portal link");
+                        if let Some(html) = &rendered.html {
+                            // HTML escaping turns its slashes into entities.
+                            let token = portal.rsplit('/').next().unwrap_or_default();
+                            assert!(html.contains(token), "{what}: no portal link in HTML");
+                        }
                     }
                     if let Some(subject) = &rendered.subject {
                         assert!(!subject.is_empty() && !subject.contains('\n'), "{what}");
@@ -953,6 +973,7 @@ mod tests {
                     let template = builtin(channel, tone, language);
                     let mut context = sample(channel, tone, language);
                     context.payment_link = None;
+                    context.portal_link = None;
                     context.offer = Some(Offer::PaymentPlan {
                         installments: 3,
                         first_due_on: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
@@ -999,15 +1020,22 @@ mod tests {
     fn sms_samples_are_short_and_plain() {
         for tone in TONES {
             for language in LANGUAGES {
-                let context = sample(Channel::Sms, tone, language);
+                let mut context = sample(Channel::Sms, tone, language);
                 let template = builtin(Channel::Sms, tone, language);
                 let text = render(Channel::Sms, &template, &context).unwrap().text;
                 let chars = text.chars().count();
-                // Two concatenated GSM-7 segments at most; one for the
-                // milder English reminders.
-                assert!(chars <= 306, "{chars}: {text}");
+                // Three concatenated GSM-7 segments at most with the
+                // portal link; without it two, and one for the milder
+                // English reminders.
+                assert!(chars <= 459, "{chars}: {text}");
+                context.portal_link = None;
+                let short = render(Channel::Sms, &template, &context).unwrap().text;
+                assert!(short.contains("https://pay.example.com/"), "{short}");
+                let chars = short.chars().count();
+                assert!(chars <= 306, "{chars}: {short}");
                 if language == "en" && tone <= Tone::Gentle {
-                    assert!(chars <= 160, "{chars}: {text}");
+                    let chars = short.chars().count();
+                    assert!(chars <= 160, "{chars}: {short}");
                 }
                 // GSM-7 characters only (no typographic dashes or quotes).
                 assert!(

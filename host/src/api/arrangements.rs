@@ -251,7 +251,7 @@ pub async fn accept_offer(
     app.write(scope.scope(), key, &[path.as_bytes()], move |conn, now| {
         Ok((
             StatusCode::CREATED,
-            actions::accept_offer(conn, tenant, &id, now)?,
+            actions::accept_offer(conn, tenant, &id, None, now)?,
         ))
     })
     .await

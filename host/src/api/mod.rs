@@ -58,6 +58,9 @@ pub struct AppState {
     pub auth: Arc<extract::AuthCache>,
     pub metrics: Arc<metrics::Metrics>,
     pub started: Instant,
+    /// Signs and checks the debtor portal's links (set by `dun serve`
+    /// once it knows its address).
+    pub portal: Option<Arc<crate::portal::Links>>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             auth: Arc::default(),
             metrics: Arc::default(),
             started: Instant::now(),
+            portal: None,
         }
     }
 
@@ -312,6 +316,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(axum::middleware::from_fn(problem::problemize))
         .merge(crate::dashboard::router())
+        .merge(crate::portal::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -272,6 +272,7 @@ pub async fn preview(
     }
     let now = app.clock.now();
     let tenant = scope.id;
+    let portal = app.portal.clone();
     app.read(move |conn| {
         let template = match request.template {
             Some(t) => t,
@@ -279,14 +280,20 @@ pub async fn preview(
         };
         let context = match &request.debtor_id {
             Some(debtor) => {
-                let mut context =
-                    crate::dispatcher::context_for(conn, tenant, debtor, channel, tone, now)
-                        .map_err(|e| match e {
-                            StoreError::NotFound { .. } => {
-                                StoreError::invalid("debtor_id", "no such debtor")
-                            }
-                            other => other,
-                        })?;
+                let mut context = crate::dispatcher::context_for(
+                    conn,
+                    tenant,
+                    debtor,
+                    (channel, tone),
+                    portal.as_deref(),
+                    now,
+                )
+                .map_err(|e| match e {
+                    StoreError::NotFound { .. } => {
+                        StoreError::invalid("debtor_id", "no such debtor")
+                    }
+                    other => other,
+                })?;
                 context.language = language.clone();
                 context
             }

@@ -342,10 +342,12 @@ pub fn get_offer(conn: &Connection, tenant_id: i64, id: &str) -> Result<Offer> {
 
 /// Accepts an open, unexpired plan offer: the payment plan is created with
 /// the offered installments' count, spacing and first date. Returns the plan.
+/// `source` (`"portal"`) is recorded in the event when the API is not it.
 pub fn accept_offer(
     conn: &Connection,
     tenant_id: i64,
     id: &str,
+    source: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<super::arrangements::PaymentPlan> {
     let offer = get_offer(conn, tenant_id, id)?;
@@ -400,7 +402,7 @@ pub fn accept_offer(
         now,
         EventKind::OfferAccepted,
         Some(id),
-        &json!({ "plan_id": plan.id }),
+        &super::arrangements::with_source(json!({ "plan_id": plan.id }), source),
     )?;
     Ok(plan)
 }

@@ -18,6 +18,10 @@ pub struct NewDispute {
     pub invoice_id: String,
     /// Why the debtor contests it, in their words or the client's summary.
     pub reason: String,
+    /// Where it came from when not the API (`"portal"`): recorded in the
+    /// event.
+    #[serde(skip)]
+    pub source: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,7 +95,7 @@ pub fn open_dispute(
         now,
         EventKind::DisputeOpened,
         Some(&invoice.external_id),
-        &json!({ "dispute_id": id, "reason": reason }),
+        &with_source(json!({ "dispute_id": id, "reason": reason }), input.source),
     )?;
     invoices::refresh_status(conn, tenant_id, invoice.id, now, now.date_naive())?;
     get_dispute(conn, tenant_id, &id)
@@ -155,6 +159,15 @@ pub fn get_dispute(conn: &Connection, tenant_id: i64, id: &str) -> Result<Disput
     .ok_or_else(|| StoreError::not_found("dispute", id))
 }
 
+/// An event's data with `"source"` added when the change did not come
+/// through the API.
+pub(crate) fn with_source(mut data: serde_json::Value, source: Option<&str>) -> serde_json::Value {
+    if let (Some(source), Some(map)) = (source, data.as_object_mut()) {
+        map.insert("source".into(), source.into());
+    }
+    data
+}
+
 /// An invoice of this tenant that is still owed, or a problem on `field`.
 fn owed_invoice(
     conn: &Connection,
@@ -193,6 +206,10 @@ pub struct NewPromise {
     /// The date they promise to pay by; today or later, within a year.
     pub promised_on: NaiveDate,
     pub note: Option<String>,
+    /// Where it came from when not the API (`"portal"`): recorded in the
+    /// event.
+    #[serde(skip)]
+    pub source: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -291,10 +308,13 @@ pub fn make_promise(
         now,
         EventKind::PromiseMade,
         Some(&id),
-        &json!({
-            "amount": input.amount, "currency": input.currency, "promised_on": input.promised_on,
-            "invoice_ids": covered.iter().map(|i| &i.external_id).collect::<Vec<_>>(),
-        }),
+        &with_source(
+            json!({
+                "amount": input.amount, "currency": input.currency, "promised_on": input.promised_on,
+                "invoice_ids": covered.iter().map(|i| &i.external_id).collect::<Vec<_>>(),
+            }),
+            input.source,
+        ),
     )?;
     for invoice in &covered {
         invoices::refresh_status(conn, tenant_id, invoice.id, now, today)?;

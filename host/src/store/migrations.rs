@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0011_limits_and_retention.sql"),
     ),
     (
+        "host secrets",
+        include_str!("migrations/0012_host_secrets.sql"),
+    ),
+    (
         "dashboard sessions",
         include_str!("migrations/0013_dashboard_sessions.sql"),
     ),

@@ -39,6 +39,7 @@ pub mod outbox;
 pub mod payments;
 pub mod plugins;
 pub mod policies;
+pub mod secrets;
 pub mod segments;
 pub mod sessions;
 pub mod subscriptions;

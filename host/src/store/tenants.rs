@@ -129,6 +129,14 @@ pub fn get(conn: &Connection, slug: &str) -> Result<Tenant> {
         .ok_or_else(|| StoreError::not_found("tenant", slug))
 }
 
+/// The tenant by its row id (what signed portal links carry).
+pub fn get_by_row(conn: &Connection, row: i64) -> Result<Tenant> {
+    conn.prepare_cached("SELECT id, slug, name, created_at FROM tenants WHERE id = ?1")?
+        .query_row([row], tenant_from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("tenant", row.to_string()))
+}
+
 pub fn list(conn: &Connection) -> Result<Vec<Tenant>> {
     let mut stmt =
         conn.prepare_cached("SELECT id, slug, name, created_at FROM tenants ORDER BY slug")?;

@@ -353,6 +353,7 @@ fn promises_are_kept_by_payments_and_broken_by_time() {
                 amount: 100_00,
                 promised_on: date("2026-06-10"),
                 note: None,
+                source: None,
             };
             arrangements::make_promise(c, t, &p, now())
         })
@@ -472,6 +473,7 @@ fn the_case_shows_owed_invoices_reachable_channels_and_payment_habits() {
                 amount: 30_00,
                 promised_on: date("2026-06-20"),
                 note: None,
+                source: None,
             };
             arrangements::make_promise(c, t, &promise, now())?;
             cases::build(c, t, "d1", now(), "default", serde_json::json!({}))
