@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 
 use crate::builtin;
 use crate::case::Case;
-use crate::case::Channel;
 use crate::guardrails::{DebtorFacts, InvoiceFacts, Policy};
 use crate::plan::Action;
 use crate::runtime::Info;
@@ -984,18 +983,9 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
 /// debtor's own contact details and opt-outs (the case shows only the
 /// channels left after both, which cannot tell the two reasons apart).
 fn facts(case: &Case, debtor: &Debtor) -> DebtorFacts {
-    let reachable = [
-        (Channel::Email, debtor.email.is_some()),
-        (Channel::Sms, debtor.phone.is_some()),
-        (Channel::Call, debtor.phone.is_some()),
-        (Channel::Letter, debtor.postal_address.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(channel, has)| has.then_some(channel))
-    .collect();
     DebtorFacts {
         time_zone: case.zone(),
-        reachable,
+        reachable: debtor.channels_with_details(),
         opted_out: debtor.opt_outs.clone(),
         invoices: case
             .invoices

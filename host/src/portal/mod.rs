@@ -480,26 +480,15 @@ impl View {
                 case::InvoiceStatus::Disputed | case::InvoiceStatus::InCollection
             )
         };
+        // What can be paid online is what can be disputed: the invoices
+        // still chased.
         let payable: Vec<Line> = lines
             .iter()
             .filter(|(i, _)| chased(i))
             .map(|(_, l)| l.clone())
             .collect();
-        let disputable = lines
-            .iter()
-            .filter(|(i, _)| chased(i))
-            .map(|(_, l)| l.clone())
-            .collect();
-        let mut channels = Vec::new();
-        if debtor.email.is_some() {
-            channels.push(Channel::Email);
-        }
-        if debtor.phone.is_some() {
-            channels.extend([Channel::Sms, Channel::Call]);
-        }
-        if debtor.postal_address.is_some() {
-            channels.push(Channel::Letter);
-        }
+        let disputable = payable.clone();
+        let channels = debtor.channels_with_details();
         Ok(View {
             lang,
             tenant: tenant.name,
@@ -823,12 +812,7 @@ async fn opt_out(
     let name = entered.channel.clone();
     act(app, token, headers, entered, move |conn, holder, now| {
         let debtor = debtors::get(conn, holder.tenant, &holder.debtor)?;
-        let reachable = |c: Channel| match c {
-            Channel::Email => debtor.email.is_some(),
-            Channel::Sms | Channel::Call => debtor.phone.is_some(),
-            Channel::Letter => debtor.postal_address.is_some(),
-        };
-        let Some(channel) = Channel::parse(&name).filter(|c| reachable(*c)) else {
+        let Some(channel) = Channel::parse(&name).filter(|c| debtor.has_details_for(*c)) else {
             return Ok(Outcome::Refused(("channel", "opt_out_bad")));
         };
         debtors::set_opt_out(

@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 use super::debtors;
 use super::invoices::InvoiceStatus as StoredStatus;
 use super::{Result, from_json};
-use crate::case::{self, Case, Channel, History, Invoice, InvoiceStatus, Terms};
+use crate::case::{self, Case, History, Invoice, InvoiceStatus, Terms};
 
 /// The case for debtor `external_id` of `tenant_id` at `now`.
 pub fn build(
@@ -29,16 +29,7 @@ pub fn build(
     let zone: chrono_tz::Tz = debtor.time_zone.parse().unwrap_or(chrono_tz::UTC);
 
     // Reachable: the debtor has the details for it and has not opted out.
-    let mut channels = Vec::new();
-    if debtor.email.is_some() {
-        channels.push(Channel::Email);
-    }
-    if debtor.phone.is_some() {
-        channels.extend([Channel::Sms, Channel::Call]);
-    }
-    if debtor.postal_address.is_some() {
-        channels.push(Channel::Letter);
-    }
+    let mut channels = debtor.channels_with_details();
     channels.retain(|c| !debtor.opt_outs.contains(c));
 
     Ok(Case {

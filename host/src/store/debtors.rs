@@ -70,6 +70,27 @@ pub struct Debtor {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Debtor {
+    /// Whether the debtor has the contact details `channel` needs (opt-outs
+    /// aside): an email address, a phone number (SMS and calls), a postal
+    /// address (letters).
+    pub fn has_details_for(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.email.is_some(),
+            Channel::Sms | Channel::Call => self.phone.is_some(),
+            Channel::Letter => self.postal_address.is_some(),
+        }
+    }
+
+    /// The channels the debtor has details for, in [`Channel::ALL`]'s order.
+    pub fn channels_with_details(&self) -> Vec<Channel> {
+        Channel::ALL
+            .into_iter()
+            .filter(|c| self.has_details_for(*c))
+            .collect()
+    }
+}
+
 impl DebtorInput {
     /// Every problem with this input, each with its field (under `prefix`).
     pub fn problems(&self, prefix: &str) -> Vec<FieldError> {
