@@ -8,9 +8,10 @@
 //! Re-checks at send time: an invoice paid, voided or disputed since the
 //! plan drops out of the message, and a message with none left is
 //! suppressed; so is one whose channel the debtor opted out of or no longer
-//! has. A failed send is retried with exponential backoff and jitter when
-//! the sender says it may help, and given up (`failed`) after
-//! [`MAX_ATTEMPTS`] or at once when it says it will not.
+//! has. A failed send is retried with exponential backoff and jitter,
+//! within the channel's local hours, when the sender says it may help, and
+//! given up (`failed`) after [`MAX_ATTEMPTS`] or at once when it says it
+//! will not.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -150,6 +151,18 @@ pub fn dispatch_due(
                     pass.failed += 1;
                     let (status, retry_at) =
                         backoff(entry.attempts, &entry.idempotency_key, &error, now);
+                    // A retry keeps to the channel's hours in the debtor's zone.
+                    let retry_at = match retry_at {
+                        Some(at) => {
+                            let tenant_row = entry.tenant_row;
+                            let policy = store.read_blocking(move |conn| {
+                                crate::store::policies::get(conn, tenant_row)
+                            })?;
+                            let zone = debtor.time_zone.parse().unwrap_or(chrono_tz::UTC);
+                            Some(policy.within_hours(entry.channel, zone, at))
+                        }
+                        None => None,
+                    };
                     tracing::warn!(message = %entry.id, %error, status, "send failed");
                     let reason = error.message;
                     store.write_blocking(move |conn| {

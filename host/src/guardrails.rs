@@ -78,6 +78,26 @@ impl Policy {
         }
     }
 
+    /// `at`, or when it falls outside `channel`'s local hours in `zone`,
+    /// the start of the next window. The dispatcher uses it too, so that a
+    /// retried send does not go out at night.
+    pub fn within_hours(&self, channel: Channel, zone: Tz, at: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(w) = self.window(channel) else {
+            return at;
+        };
+        let local = at.with_timezone(&zone);
+        let hour = local.hour();
+        if hour >= w.start && hour < w.end {
+            return at;
+        }
+        let day = if hour < w.start {
+            local.date_naive()
+        } else {
+            local.date_naive() + Duration::days(1)
+        };
+        local_instant(zone, day, w.start)
+    }
+
     fn weekly_cap(&self, channel: Channel) -> Option<usize> {
         match channel {
             Channel::Call => Some(self.max_calls_per_week),
@@ -385,21 +405,14 @@ impl Policy {
         // Move forward until every time rule holds; each move only goes later.
         while at <= limit {
             let local = at.with_timezone(&zone);
-            if let Some(w) = self.window(channel) {
-                let hour = local.hour();
-                if hour < w.start || hour >= w.end {
-                    let day = if hour < w.start {
-                        local.date_naive()
-                    } else {
-                        local.date_naive() + Duration::days(1)
-                    };
-                    reasons.push(Reason::QuietHours {
-                        channel,
-                        local_time: local.format("%H:%M").to_string(),
-                    });
-                    at = local_instant(zone, day, w.start);
-                    continue;
-                }
+            let allowed = self.within_hours(channel, zone, at);
+            if allowed != at {
+                reasons.push(Reason::QuietHours {
+                    channel,
+                    local_time: local.format("%H:%M").to_string(),
+                });
+                at = allowed;
+                continue;
             }
             let same_day = facts
                 .contacts
@@ -952,6 +965,28 @@ mod tests {
                 invoice_ids: vec!["a".into(), "b".into()]
             }]
         );
+    }
+
+    #[test]
+    fn within_hours_keeps_daytime_and_moves_night_to_the_next_window() {
+        let policy = Policy::default();
+        let zone: Tz = "Europe/Berlin".parse().unwrap();
+        // 14:00 Berlin (CEST) is within 08-21.
+        let day = at("2026-06-01T12:00:00Z");
+        assert_eq!(policy.within_hours(Channel::Sms, zone, day), day);
+        // 21:03 Berlin: the next morning at 08:00.
+        assert_eq!(
+            policy.within_hours(Channel::Sms, zone, at("2026-06-01T19:03:00Z")),
+            at("2026-06-02T06:00:00Z")
+        );
+        // 05:00 Berlin: the same morning.
+        assert_eq!(
+            policy.within_hours(Channel::Call, zone, at("2026-06-02T03:00:00Z")),
+            at("2026-06-02T06:00:00Z")
+        );
+        // Email has no window by default.
+        let night = at("2026-06-01T23:00:00Z");
+        assert_eq!(policy.within_hours(Channel::Email, zone, night), night);
     }
 
     #[test]
