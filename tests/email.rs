@@ -315,6 +315,10 @@ fn one_email_a_day_a_debtor_with_invoices_on_three_rungs_hears_on_three_days() {
         .flat_map(|m| numbers(m, &["G-1", "G-2", "G-3"]))
         .collect();
     named.sort();
+    // Every invoice was named. Which email names which depends on the day
+    // each is re-planned: by then an invoice may have reached the next
+    // invoice's rung, and the ladder names both in one reminder.
+    named.dedup();
     assert_eq!(named, ["G-1", "G-2", "G-3"]);
 }
 
