@@ -733,6 +733,18 @@ fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loos
     assert_eq!(loose.body["effective"]["deadline_ms"], 1000);
     assert_eq!(loose.body["effective"]["fuel"], 60_000_000);
     assert_eq!(loose.body["own"]["set_by_role"], "operator");
+    // What an operator tightened, an admin cannot undo: `{}` would put
+    // max_actions back to the host's 200.
+    let tight = json!({ "deadline_ms": 1000, "fuel": 60_000_000, "max_actions": 50 });
+    assert_eq!(set_limits(&operator, "house", tight, &as_acme).status, 200);
+    set_limits(&admin, "house", json!({}), &[]).assert_problem(403, Some("max_actions"));
+    let restored = set_limits(
+        &operator,
+        "house",
+        json!({ "deadline_ms": 1000, "fuel": 60_000_000 }),
+        &as_acme,
+    );
+    assert_eq!(restored.status, 200, "{restored:#?}");
     assert_eq!(run(json!({ "strategy": "house@1.0.0" }))["outcome"], "ok");
 
     // Host-wide limits: the ladder needs about 8,500 units of fuel here.
@@ -1173,7 +1185,10 @@ fn the_lifecycle_through_the_dun_cli() {
     assert_eq!(status, 0, "{err}");
     let limits: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(limits["effective"]["deadline_ms"], 300);
-    assert_eq!(limits["own"]["fuel"], Value::Null, "replaced as a whole");
+    assert_eq!(
+        limits["own"]["fuel"], 1_000_000,
+        "the limits not named on the command line are kept"
+    );
 
     // Activate (a segment names it), decide, replay, look at the arms,
     // roll back; release refuses a version not in quarantine.

@@ -274,8 +274,9 @@ enum PluginCommand {
     },
     /// Show a plugin's limits on a running dun, or set them (every version
     /// of NAME) with any of --fuel, --memory-bytes, --deadline-ms,
-    /// --max-actions: an admin key may only tighten; an operator key (with
-    /// --tenant) may loosen. --clear removes the plugin's own.
+    /// --max-actions (the plugin's other limits are kept): an admin key may
+    /// only tighten; an operator key (with --tenant) may loosen. --clear
+    /// removes the plugin's own.
     Limits {
         name: String,
         #[arg(long)]
@@ -569,14 +570,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clear,
             server,
         }) => {
-            let values = crate::limits::LimitValues {
+            let given = crate::limits::LimitValues {
                 fuel,
                 memory_bytes,
                 deadline_ms,
                 max_actions,
             };
             let path = format!("/v1/plugins/{name}/limits");
-            if clear || values != Default::default() {
+            if clear {
+                show(&server, "PUT", &path, Some(b"{}".to_vec()))
+            } else if given != Default::default() {
+                // The route replaces the plugin's own limits: keep the ones
+                // not named on the command line.
+                let (status, current) = request(&server, "GET", &path, None)?;
+                if status != 200 {
+                    return show(&server, "GET", &path, None);
+                }
+                let own = |field: &str| current["own"][field].as_u64();
+                let values = crate::limits::LimitValues {
+                    fuel: given.fuel.or(own("fuel")),
+                    memory_bytes: given.memory_bytes.or(own("memory_bytes")),
+                    deadline_ms: given.deadline_ms.or(own("deadline_ms")),
+                    max_actions: given.max_actions.or(own("max_actions")),
+                };
                 show(&server, "PUT", &path, Some(serde_json::to_vec(&values)?))
             } else {
                 show(&server, "GET", &path, None)

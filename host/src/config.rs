@@ -14,6 +14,9 @@
 //! test_clock = "2026-05-01T09:00:00Z"  # DUN_TEST_CLOCK: start a movable clock here
 //! strategies_dir = "/srv/dun/strategies" # DUN_STRATEGIES_DIR: NAME.wasm = strategy NAME
 //! evaluation_input_retention_days = 90  # DUN_EVALUATION_INPUT_RETENTION_DAYS; 0: keep forever
+//! public_url = "https://dun.example.com" # DUN_PUBLIC_URL: where debtors reach /portal (default: http://<listen address>)
+//! portal_link_days = 30         # DUN_PORTAL_LINK_DAYS: how long a reminder's portal link works
+//! portal_secret = "…"           # DUN_PORTAL_SECRET: signs portal links (default: made on first start, kept in the database)
 //!
 //! # Per-evaluation limits (defaults shown); an operator can change them at
 //! # run time (PUT /v1/limits), a plugin can have its own (see crate::limits).
@@ -22,9 +25,6 @@
 //! memory_bytes = 67_108_864
 //! deadline_ms = 250
 //! max_actions = 200
-//! public_url = "https://dun.example.com" # DUN_PUBLIC_URL: where debtors reach /portal (default: http://<listen address>)
-//! portal_link_days = 30         # DUN_PORTAL_LINK_DAYS: how long a reminder's portal link works
-//! portal_secret = "…"           # DUN_PORTAL_SECRET: signs portal links (default: made on first start, kept in the database)
 //!
 //! # Senders: a channel with nothing here is written to outbox_dir.
 //! [senders.email]               # SMTP (lettre)

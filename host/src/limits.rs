@@ -216,9 +216,69 @@ pub fn check_admin(values: &LimitValues, host: &Limits) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// An admin replacing limits an operator set on a plugin: no limit may
+/// end up above the one in force now, so an admin can tighten an
+/// operator's limits but not undo them (a field left out means the
+/// host-wide value, which may be looser).
+pub fn check_admin_over_operator(
+    values: &LimitValues,
+    host: &Limits,
+    operator_set: &LimitValues,
+) -> Result<(), Refusal> {
+    let now = LimitSet::of(&effective(host, operator_set, true));
+    let after = LimitSet::of(&effective(host, values, false));
+    for field in FIELDS {
+        let name = field.name();
+        if after.get(field) > now.get(field) {
+            return Err(Refusal::Forbidden {
+                field: name,
+                detail: format!(
+                    "an operator set this plugin's {name} to {}; an admin may only tighten it \
+                     ({} asked; a field left out means the host-wide value)",
+                    now.get(field),
+                    after.get(field)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_admin_cannot_undo_what_an_operator_set() {
+        let host = Limits::default();
+        let operator = LimitValues {
+            fuel: Some(1_000),
+            deadline_ms: Some(5_000),
+            ..Default::default()
+        };
+        // Tighter still: fine.
+        let tighter = LimitValues {
+            fuel: Some(500),
+            deadline_ms: Some(100),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_admin_over_operator(&tighter, &host, &operator),
+            Ok(())
+        );
+        // Removing them all would put fuel back to the host's 50 million.
+        let refused = check_admin_over_operator(&LimitValues::default(), &host, &operator);
+        assert!(
+            matches!(refused, Err(Refusal::Forbidden { field: "fuel", .. })),
+            "{refused:?}"
+        );
+        // Leaving fuel out is the same.
+        let partial = LimitValues {
+            deadline_ms: Some(100),
+            ..Default::default()
+        };
+        assert!(check_admin_over_operator(&partial, &host, &operator).is_err());
+    }
 
     #[test]
     fn an_admin_tightens_an_operator_loosens_up_to_the_ceilings() {

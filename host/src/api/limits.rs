@@ -155,7 +155,8 @@ pub async fn get_plugin(
 /// Sets (replaces) a plugin's own limits, for every version of it: `fuel`,
 /// `memory_bytes`, `deadline_ms`, `max_actions`; one left out is the
 /// host-wide one, `{}` removes them all. An admin may only tighten: a value
-/// above the host-wide one is `403` naming the field. An operator (with
+/// above the host-wide one, or a limit that would end up looser than one an
+/// operator set, is `403` naming the field. An operator (with
 /// `Dun-Tenant`) may loosen up to the ceilings (`422` past them). From the
 /// next evaluation.
 #[utoipa::path(put, path = "/v1/plugins/{name}/limits", tag = "plugins",
@@ -172,13 +173,19 @@ pub async fn put_plugin(
     scope.require_admin()?;
     let tenant = scope.id;
     // Another tenant's plugin is not found, whatever the body.
-    plugin_limits(&app, tenant, name.clone()).await?;
+    let current = plugin_limits(&app, tenant, name.clone()).await?;
     let values: LimitValues = extract::json(&body)?;
     let by_operator = scope.role == Role::Operator;
     if by_operator {
         limits::check_operator(&values, &limits::ceilings(app.engine.runtime().config()))
     } else {
-        limits::check_admin(&values, &app.engine.limits())
+        let host = app.engine.limits();
+        limits::check_admin(&values, &host).and_then(|()| match &current.own {
+            Some(own) if own.by_operator() => {
+                limits::check_admin_over_operator(&values, &host, &own.values)
+            }
+            _ => Ok(()),
+        })
     }
     .map_err(refused)?;
     let (now, by, plugin) = (app.clock.now(), scope.key_id.clone(), name.clone());

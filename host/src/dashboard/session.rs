@@ -170,7 +170,7 @@ struct LoginForm {
 
 /// `POST /dashboard/login`: a key in, a session cookie out.
 pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&app, &headers) {
         return login_page(
             StatusCode::FORBIDDEN,
             Some("This form was sent from another site."),
@@ -242,7 +242,7 @@ pub async fn logout(
     body: Bytes,
 ) -> Response {
     let form = serde_urlencoded::from_bytes::<LogoutForm>(&body).ok();
-    if !same_origin(&headers) || form.is_none_or(|f| f.csrf != viewer.csrf) {
+    if !same_origin(&app, &headers) || form.is_none_or(|f| f.csrf != viewer.csrf) {
         return PageError::new(
             StatusCode::FORBIDDEN,
             "csrf: this form's token does not match your session; reload the page and try again.",
@@ -261,8 +261,9 @@ pub async fn logout(
 }
 
 /// A form post is from this site when its `Origin` (sent by browsers on
-/// every POST) names this host; requests without one (not browsers) pass.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// every POST) names this host, or the configured `public_url` (behind a
+/// proxy that rewrites `Host`); requests without one (not browsers) pass.
+fn same_origin(app: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -270,7 +271,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+    let public = app.portal.as_ref().is_some_and(|l| l.origin() == origin);
+    public
+        || origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
 }

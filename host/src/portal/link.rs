@@ -74,6 +74,14 @@ impl Links {
         }
     }
 
+    /// The path the portal is under as the debtor's browser sees it: the
+    /// public URL's path and `/portal` (`/dun/portal` behind a proxy that
+    /// serves dun under `/dun`). The page's forms and redirects use it.
+    pub fn portal_path(&self) -> String {
+        let path = &self.public_url[self.origin().len()..];
+        format!("{}/portal", path.trim_end_matches('/'))
+    }
+
     /// The link a message sent at `now` carries for `debtor` of `tenant`.
     pub fn link(&self, tenant: i64, debtor: &str, now: DateTime<Utc>) -> String {
         let token = self.token(tenant, debtor, now + self.ttl);
@@ -165,6 +173,14 @@ mod tests {
         assert_eq!(links().origin(), "https://pay.example");
         let behind = Links::new(Vec::new(), "https://example.com:8443/dun/", 1);
         assert_eq!(behind.origin(), "https://example.com:8443");
+        // The page's forms and redirects stay under the proxy's path.
+        assert_eq!(behind.portal_path(), "/dun/portal");
+        assert_eq!(links().portal_path(), "/portal");
+        assert!(
+            behind
+                .link(7, "d", now)
+                .starts_with("https://example.com:8443/dun/portal/")
+        );
         let holder = links().verify(token, now).unwrap();
         assert_eq!(holder.tenant, 7);
         assert_eq!(holder.debtor, "cust.42/ä");

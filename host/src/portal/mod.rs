@@ -267,8 +267,9 @@ async fn page(
         status,
         "page.html",
         minijinja::context! {
-            // A verified token: base64url and one dot, nothing to escape.
-            base => minijinja::Value::from_safe_string(format!("/portal/{token}")),
+            // A verified token (base64url and one dot) under the operator's
+            // public URL: nothing a debtor can inject.
+            base => minijinja::Value::from_safe_string(format!("{}/{token}", portal_path(app))),
             t, done, entered, errors,
             ..minijinja::Value::from_serialize(&view)
         },
@@ -550,8 +551,15 @@ fn invoice_status(status: case::InvoiceStatus) -> &'static str {
 }
 
 /// Where a successful action goes: the page with its confirmation.
-fn done(token: &str, action: &str) -> Response {
-    Redirect::to(&format!("/portal/{token}?done={action}")).into_response()
+fn done(app: &AppState, token: &str, action: &str) -> Response {
+    Redirect::to(&format!("{}/{token}?done={action}", portal_path(app))).into_response()
+}
+
+/// `/portal`, under the public URL's path when it has one.
+fn portal_path(app: &AppState) -> String {
+    app.portal
+        .as_ref()
+        .map_or_else(|| "/portal".to_owned(), |links| links.portal_path())
 }
 
 /// What an action's write came to.
@@ -590,7 +598,7 @@ where
     let who = holder.clone();
     let outcome = app.store.write(move |conn| write(conn, &who, now)).await;
     match outcome {
-        Ok(Outcome::Done(action)) => done(&token, action),
+        Ok(Outcome::Done(action)) => done(&app, &token, action),
         Ok(Outcome::Pay(link)) => Redirect::to(&link).into_response(),
         Ok(Outcome::Refused(error)) => {
             page(&app, &token, &headers, holder, None, entered, Some(error)).await
@@ -628,7 +636,10 @@ async fn pay(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let chosen = form.all("invoice");
+    let mut chosen = form.all("invoice");
+    // An invoice named twice is paid once.
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|id| seen.insert(id.clone()));
     let entered = Entered {
         invoices: chosen.clone(),
         ..Entered::default()
