@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::tenants::{Principal, Role};
+use super::tenants::{Principal, principal_of};
 use super::{Result, StoreError, ids};
 
 /// How long a session lasts after login.
@@ -47,22 +47,9 @@ pub fn principal(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<O
              LEFT JOIN tenants t ON t.id = k.tenant_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND k.revoked_at IS NULL",
         )?
-        .query_row(params![hash(token), now], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })
+        .query_row(params![hash(token), now], principal_of)
         .optional()?;
-    Ok(row.and_then(|(key_id, role, tenant_row, slug)| {
-        Some(Principal {
-            key_id,
-            role: Role::parse(&role)?,
-            tenant: tenant_row.zip(slug),
-        })
-    }))
+    Ok(row.flatten())
 }
 
 /// Ends a session (logout). Ending one that is gone already is fine.

@@ -218,21 +218,22 @@ pub fn authenticate(conn: &Connection, secret: &str) -> Result<Option<Principal>
              LEFT JOIN tenants t ON t.id = k.tenant_id
              WHERE k.hash = ?1 AND k.revoked_at IS NULL",
         )?
-        .query_row([hash(secret)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })
+        .query_row([hash(secret)], principal_of)
         .optional()?;
-    Ok(row.and_then(|(key_id, role, tenant_row, slug)| {
-        Some(Principal {
-            key_id,
-            role: Role::parse(&role)?,
-            tenant: tenant_row.zip(slug),
-        })
+    Ok(row.flatten())
+}
+
+/// A principal from a row of (key public id, role, tenant row id, tenant
+/// slug); `None` for a role this dun does not know.
+pub(super) fn principal_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Principal>> {
+    let key_id: String = r.get(0)?;
+    let role: String = r.get(1)?;
+    let tenant: Option<i64> = r.get(2)?;
+    let slug: Option<String> = r.get(3)?;
+    Ok(Role::parse(&role).map(|role| Principal {
+        key_id,
+        role,
+        tenant: tenant.zip(slug),
     }))
 }
 
