@@ -41,6 +41,15 @@ fn refused(reply: &Reply, status: u16, check: &str, kind: &str) -> Value {
     reply.body.clone()
 }
 
+/// A server on a test clock that moves only when a test moves it, with
+/// no scheduler or dispatcher running on their own: each test decides and
+/// sends when it asks to.
+const STILL: [(&str, &str); 3] = [
+    ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
+    ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
+    ("DUN_DISPATCH_INTERVAL_SECS", "0"),
+];
+
 #[test]
 fn each_kind_of_bad_upload_is_refused_with_what_failed() {
     let server = Server::start();
@@ -139,11 +148,7 @@ fn each_kind_of_bad_upload_is_refused_with_what_failed() {
 
 #[test]
 fn versions_are_uploaded_activated_rolled_back_retired_and_replayed() {
-    let server = Server::start_with_env(&[
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-    ]);
+    let server = Server::start_with_env(&STILL);
     let (admin, client) = server.tenant("acme");
     let (other_admin, other_client) = server.tenant("other");
 
@@ -316,11 +321,7 @@ fn versions_are_uploaded_activated_rolled_back_retired_and_replayed() {
 
 #[test]
 fn a_version_that_keeps_faulting_is_quarantined_and_its_segment_falls_back() {
-    let server = Server::start_with_env(&[
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-    ]);
+    let server = Server::start_with_env(&STILL);
     let (admin, client) = server.tenant("acme");
     let operator = server.operator();
     assert_eq!(
@@ -422,11 +423,7 @@ fn a_version_that_keeps_faulting_is_quarantined_and_its_segment_falls_back() {
 
 #[test]
 fn a_shadow_strategy_is_recorded_not_carried_out_and_a_split_is_stable() {
-    let server = Server::start_with_env(&[
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-    ]);
+    let server = Server::start_with_env(&STILL);
     let (admin, client) = server.tenant("acme");
 
     // Bad shadows and splits are refused naming the field.
@@ -558,11 +555,7 @@ fn set_limits(who: &Client, name: &str, limits: Value, headers: &[(&str, &str)])
 fn each_plugin_runs_under_its_own_limits_which_admins_tighten_and_operators_loosen() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("dun.db");
-    let env = [
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-    ];
+    let env = STILL;
     let mut server = Server::start_on_with(&db, &env);
     let (admin, client) = server.tenant("acme");
     let (other_admin, _) = server.tenant("other");
@@ -839,13 +832,16 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn evaluation_inputs_past_their_retention_are_dropped_and_cannot_be_replayed() {
-    let server = Server::start_with_env(&[
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-        ("DUN_SWEEP_INTERVAL_SECS", "1"),
-        ("DUN_EVALUATION_INPUT_RETENTION_DAYS", "30"),
-    ]);
+    let server = Server::start_with_env(
+        &[
+            &STILL[..],
+            &[
+                ("DUN_SWEEP_INTERVAL_SECS", "1"),
+                ("DUN_EVALUATION_INPUT_RETENTION_DAYS", "30"),
+            ],
+        ]
+        .concat(),
+    );
     let (_, client) = server.tenant("acme");
     let operator = server.operator();
     let debtor =
@@ -901,11 +897,7 @@ fn evaluation_inputs_past_their_retention_are_dropped_and_cannot_be_replayed() {
 fn quarantine_counts_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("dun.db");
-    let env = [
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-    ];
+    let env = STILL;
     let mut server = Server::start_on_with(&db, &env);
     let (admin, client) = server.tenant("acme");
     let operator = server.operator();
@@ -1131,11 +1123,7 @@ fn cli(server: &Server, key: &str, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn the_lifecycle_through_the_dun_cli() {
-    let server = Server::start_with_env(&[
-        ("DUN_TEST_CLOCK", "2026-05-04T10:00:00Z"),
-        ("DUN_SCHEDULER_INTERVAL_SECS", "0"),
-        ("DUN_DISPATCH_INTERVAL_SECS", "0"),
-    ]);
+    let server = Server::start_with_env(&STILL);
     let (admin, client) = server.tenant("acme");
     let operator = server.operator();
     let (admin_key, operator_key) = (admin.key().unwrap(), operator.key().unwrap());
